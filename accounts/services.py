@@ -1,0 +1,143 @@
+"""Every write to accounts goes through here (views, admin and commands call these)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import Follow, User
+
+
+class NotEligible(PermissionDenied):
+    """Raised when a user tries to do something their account does not qualify for."""
+
+
+@dataclass(frozen=True)
+class HostingEligibility:
+    allowed: bool
+    followers: int
+    needed: int
+    granted: bool
+    suspended: bool
+
+    @property
+    def reason(self) -> str:
+        if self.suspended:
+            return "Your account is suspended, so you can't host Spaces."
+        if self.allowed:
+            return ""
+        return f"{self.followers:,} of {self.needed:,} followers"
+
+
+def hosting_eligibility(*, user: User) -> HostingEligibility:
+    needed = settings.SPACES_HOST_MIN_FOLLOWERS
+    followers = user.follower_count
+    suspended = user.is_suspended
+    allowed = not suspended and (user.hosting_granted or followers >= needed)
+    return HostingEligibility(
+        allowed=allowed, followers=followers, needed=needed, granted=user.hosting_granted, suspended=suspended
+    )
+
+
+def hosting_ensure_allowed(*, user: User) -> None:
+    """The single check behind every way of starting or scheduling a Space."""
+    if not user.is_authenticated:
+        raise NotEligible("Sign in to host a Space.")
+    user.refresh_from_db(fields=["follower_count", "hosting_granted", "is_suspended"])
+    eligibility = hosting_eligibility(user=user)
+    if not eligibility.allowed:
+        raise NotEligible(eligibility.reason or "You can't host yet.")
+
+
+def _bump_counts(*, follower_id: int, followee_id: int, delta: int) -> None:
+    # Lock rows in primary-key order so that A-follows-B racing B-follows-A cannot deadlock.
+    for pk in sorted((follower_id, followee_id)):
+        if pk == followee_id:
+            User.objects.filter(pk=pk).update(follower_count=F("follower_count") + delta)
+        else:
+            User.objects.filter(pk=pk).update(following_count=F("following_count") + delta)
+
+
+def follow_create(*, follower: User, followee: User) -> bool:
+    """Follow someone. Returns True if a new follow was made, False if it already existed."""
+    if follower.pk == followee.pk:
+        raise ValidationError("You can't follow yourself.")
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                Follow.objects.create(follower=follower, followee=followee)
+        except IntegrityError:
+            return False
+        _bump_counts(follower_id=follower.pk, followee_id=followee.pk, delta=1)
+    return True
+
+
+def follow_delete(*, follower: User, followee: User) -> bool:
+    """Unfollow. Returns True if a follow was removed, False if there was none."""
+    with transaction.atomic():
+        deleted, _ = Follow.objects.filter(follower=follower, followee=followee).delete()
+        if not deleted:
+            return False
+        _bump_counts(follower_id=follower.pk, followee_id=followee.pk, delta=-1)
+    return True
+
+
+def profile_update(
+    *, user: User, display_name: str, bio: str, time_zone: str, avatar_crops: dict | None = None
+) -> User:
+    """Save profile fields; `avatar_crops` is the output of `accounts.avatars.process_avatar`."""
+    user.display_name = display_name
+    user.bio = bio
+    user.time_zone = time_zone
+    fields = ["display_name", "bio", "time_zone"]
+    if avatar_crops:
+        large, small = (avatar_crops[size] for size in settings.SPACES_AVATAR_SIZES)
+        old = [f for f in (user.avatar, user.avatar_small) if f]
+        user.avatar.save(large.name, large, save=False)
+        user.avatar_small.save(small.name, small, save=False)
+        fields += ["avatar", "avatar_small"]
+        for f in old:
+            transaction.on_commit(lambda name=f.name, storage=f.storage: storage.delete(name))
+    user.full_clean(exclude=["password", "username", "email", "avatar", "avatar_small"])
+    user.save(update_fields=fields)
+    return user
+
+
+def user_grant_hosting(*, user: User, by: User) -> None:
+    if not by.is_staff:
+        raise PermissionDenied("Only staff can grant hosting.")
+    User.objects.filter(pk=user.pk).update(hosting_granted=True)
+
+
+def user_suspend(*, user: User, by: User) -> None:
+    """Suspend an account: it can no longer sign in or host. Other apps react to `is_suspended`."""
+    if not by.is_staff:
+        raise PermissionDenied("Only staff can suspend accounts.")
+    if user.is_superuser and not by.is_superuser:
+        raise PermissionDenied("Moderators can't suspend administrators.")
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(is_suspended=True, is_active=False, suspended_at=timezone.now())
+        _end_sessions(user_id=user.pk)
+
+
+def user_reinstate(*, user: User, by: User) -> None:
+    if not by.is_staff:
+        raise PermissionDenied("Only staff can reinstate accounts.")
+    User.objects.filter(pk=user.pk).update(is_suspended=False, is_active=True, suspended_at=None)
+
+
+def _end_sessions(*, user_id: int) -> None:
+    from django.contrib.sessions.models import Session
+
+    key = str(user_id)
+    doomed = [
+        s.session_key
+        for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if s.get_decoded().get("_auth_user_id") == key
+    ]
+    Session.objects.filter(session_key__in=doomed).delete()
