@@ -53,7 +53,9 @@ def process_avatar(upload) -> dict[int, ContentFile]:
     except UnidentifiedImageError:
         raise ValidationError("That file is not a picture we can read. Upload a JPEG, PNG or WebP.")
     except (OSError, SyntaxError, ValueError):
-        raise ValidationError("That picture seems damaged or incomplete. Try saving it again and re-uploading.")
+        raise ValidationError(
+            "That picture seems damaged or incomplete. Try saving it again and re-uploading."
+        )
 
     side = min(image.size)
     square = ImageOps.fit(image, (side, side), method=Image.Resampling.LANCZOS)

@@ -121,7 +121,9 @@ def user_suspend(*, user: User, by: User) -> None:
     if user.is_superuser and not by.is_superuser:
         raise PermissionDenied("Moderators can't suspend administrators.")
     with transaction.atomic():
-        User.objects.filter(pk=user.pk).update(is_suspended=True, is_active=False, suspended_at=timezone.now())
+        User.objects.filter(pk=user.pk).update(
+            is_suspended=True, is_active=False, suspended_at=timezone.now()
+        )
         _end_sessions(user_id=user.pk)
 
 

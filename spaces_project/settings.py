@@ -8,6 +8,7 @@ the scale-out engines.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -17,6 +18,7 @@ from .env import email_settings_from_url, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SPACES_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -104,7 +106,10 @@ else:
             "NAME": env_str("SQLITE_PATH", str(VAR_DIR / "spaces.sqlite3")),
             # A live server in tests runs in another process, so the test
             # database must be a file both can open.
-            "TEST": {"NAME": env_str("SQLITE_TEST_PATH", str(VAR_DIR / "test-spaces.sqlite3"))},
+            # One file per test run, so parallel runs on one machine don't collide.
+            "TEST": {
+                "NAME": env_str("SQLITE_TEST_PATH", str(VAR_DIR / f"test-spaces-{os.getpid()}.sqlite3"))
+            },
             "OPTIONS": {
                 "timeout": 20,
                 "transaction_mode": "IMMEDIATE",
@@ -238,3 +243,16 @@ LOGGING = {
 SPACES_HOST_MIN_FOLLOWERS = env_int("SPACES_HOST_MIN_FOLLOWERS", 600)
 SPACES_AVATAR_MAX_BYTES = 5 * 1024 * 1024
 SPACES_AVATAR_SIZES = (256, 64)
+
+# --- audio: janus (scale mode) ---
+# Scale mode is on when JANUS_URL is set (rooms/janus.py, docs/janus.md), e.g. http://127.0.0.1:8088/janus.
+JANUS_URL = env_str("JANUS_URL")
+# Janus core `api_secret`, sent with every request; leave empty if Janus has none.
+JANUS_API_SECRET = env_str("JANUS_API_SECRET")
+# `admin_key` of the AudioBridge and Streaming plugins: only Django creates rooms, mountpoints, forwarders.
+JANUS_ADMIN_KEY = env_str("JANUS_ADMIN_KEY")
+# Admin/monitor API (health checks, session listing), e.g. http://127.0.0.1:7088/admin; optional.
+JANUS_ADMIN_URL = env_str("JANUS_ADMIN_URL")
+JANUS_ADMIN_SECRET = env_str("JANUS_ADMIN_SECRET")
+# Seconds to wait for one Janus HTTP request.
+JANUS_TIMEOUT = float(env_str("JANUS_TIMEOUT", "5"))

@@ -1,4 +1,4 @@
-"""Strict mode: in CI (SPACES_STRICT_TESTS=1) a test whose infrastructure is missing fails instead of skipping."""
+"""Strict mode: in CI (SPACES_STRICT_TESTS=1) a test whose infrastructure is missing fails, not skips."""
 
 from __future__ import annotations
 

@@ -1,0 +1,31 @@
+"""The Moderators group: staff who keep the platform safe through the admin, without being superusers.
+
+The group is (re)built after every migrate, so its permissions always match this list.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission
+
+MODERATORS = "Moderators"
+
+# "app_label.codename". Moderators never get auth.* (groups, permissions) rights.
+MODERATOR_PERMISSIONS = [
+    "accounts.view_user",
+    "accounts.change_user",
+    "accounts.view_follow",
+    "rooms.view_space",
+    "rooms.change_space",
+]
+
+
+def ensure_moderators_group(**kwargs) -> Group:
+    group, _ = Group.objects.get_or_create(name=MODERATORS)
+    perms = []
+    for dotted in MODERATOR_PERMISSIONS:
+        app_label, codename = dotted.split(".")
+        perm = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+        if perm is not None:
+            perms.append(perm)
+    group.permissions.set(perms)
+    return group

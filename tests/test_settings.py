@@ -1,0 +1,126 @@
+"""Settings come from the environment; production refuses to start unsafe."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spaces_project.env import email_settings_from_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_check(env: dict, *args: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"}}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_refuses_to_start_without_secret_key():
+    result = run_check({"DEBUG": "0", "ALLOWED_HOSTS": "example.com"})
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_production_refuses_a_short_secret_key():
+    result = run_check({"DEBUG": "0", "SECRET_KEY": "short", "ALLOWED_HOSTS": "example.com"})
+    assert result.returncode != 0
+    assert "at least 50" in result.stderr
+
+
+def test_production_refuses_to_start_without_allowed_hosts():
+    result = run_check({"DEBUG": "0", "SECRET_KEY": "x" * 20 + "y" * 40})
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS is not set" in result.stderr
+
+
+def test_check_deploy_is_clean_in_production_shape():
+    result = run_check(
+        {"DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "spaces.example.com"},
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "no issues" in result.stdout
+
+
+def test_database_and_redis_urls_switch_engines():
+    code = (
+        "from django.conf import settings as s;"
+        "print(s.DATABASES['default']['ENGINE']);"
+        "print(s.CHANNEL_LAYERS['default']['BACKEND']);"
+        "print(s.CELERY_BROKER_URL);"
+        "print(s.EMAIL_BACKEND)"
+    )
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "DJANGO_SETTINGS_MODULE": "spaces_project.settings",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/spaces",
+        "REDIS_URL": "redis://127.0.0.1:6379/3",
+        "EMAIL_URL": "smtp://mailer:secret@127.0.0.1:2525",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    engine, layer, broker, email = out.stdout.split()
+    assert engine == "django.db.backends.postgresql"
+    assert layer.startswith("channels_redis.")
+    assert broker == "redis://127.0.0.1:6379/3"
+    assert email == "django.core.mail.backends.smtp.EmailBackend"
+
+
+def test_embedded_default_needs_no_server(settings):
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "EMAIL_URL"}}
+    code = (
+        "from django.conf import settings as s;"
+        "print(s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND'], s.CELERY_BROKER_URL)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env={**env, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "spaces_project.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout.split() == [
+        "django.db.backends.sqlite3",
+        "channels.layers.InMemoryChannelLayer",
+        "filesystem://",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port", "user", "tls", "ssl"),
+    [
+        ("smtp://127.0.0.1:2525", "127.0.0.1", 2525, "", False, False),
+        ("smtp://a%40b.c:p%2Fw@mail.example.com:587/?tls=1", "mail.example.com", 587, "a@b.c", True, False),
+        ("smtps://mail.example.com", "mail.example.com", 465, "", False, True),
+    ],
+)
+def test_email_url_parsing(url, host, port, user, tls, ssl):
+    parsed = email_settings_from_url(url)
+    assert (parsed["EMAIL_HOST"], parsed["EMAIL_PORT"], parsed["EMAIL_HOST_USER"]) == (host, port, user)
+    assert (parsed["EMAIL_USE_TLS"], parsed["EMAIL_USE_SSL"]) == (tls, ssl)
+
+
+def test_email_url_with_unknown_scheme_is_refused():
+    with pytest.raises(ValueError, match="smtp"):
+        email_settings_from_url("http://example.com")
