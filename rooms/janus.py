@@ -188,9 +188,11 @@ def speaker_token(*, space_id: int, user_id: int) -> str:
 # --- transport -----------------------------------------------------------------
 
 
-def _send(url: str, body: dict[str, Any] | None, *, timeout: float) -> dict[str, Any]:
+def _send(url: str, body: dict[str, Any] | None, *, timeout: float) -> Any:
+    """POST `body` (or GET when None) and decode the JSON; Janus-level errors become JanusError."""
+    where = url.split("?", 1)[0]  # The query may carry the api secret: keep it out of messages.
     if not url.startswith(("http://", "https://")):
-        raise JanusError(f"Janus URLs must start with http:// or https://, not {url!r}; check JANUS_URL.")
+        raise JanusError(f"Janus URLs must start with http:// or https://, not {where!r}; check JANUS_URL.")
     data = json.dumps(body).encode() if body is not None else None
     # S310: the scheme was checked just above.
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})  # noqa: S310
@@ -198,17 +200,19 @@ def _send(url: str, body: dict[str, Any] | None, *, timeout: float) -> dict[str,
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             payload = response.read()
     except urllib.error.HTTPError as exc:
-        raise JanusError(f"Janus answered HTTP {exc.code} at {url}; check JANUS_URL.", code=exc.code)
+        raise JanusError(f"Janus answered HTTP {exc.code} at {where}; check JANUS_URL.", code=exc.code)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         if isinstance(reason, TimeoutError | socket.timeout):
-            raise JanusTimeout(f"Janus at {url} did not answer within {timeout:.0f}s.")
-        raise JanusError(f"Janus at {url} is unreachable ({reason}); is it running and is JANUS_URL right?")
+            raise JanusTimeout(f"Janus at {where} did not answer within {timeout:.0f}s.")
+        raise JanusError(f"Janus at {where} is unreachable ({reason}); is it running and is JANUS_URL right?")
     try:
         answer = json.loads(payload)
     except ValueError:
-        raise JanusError(f"Janus at {url} sent something that is not JSON; is JANUS_URL the /janus endpoint?")
-    if answer.get("janus") == "error":
+        raise JanusError(
+            f"Janus at {where} sent something that is not JSON; is JANUS_URL the /janus endpoint?"
+        )
+    if isinstance(answer, dict) and answer.get("janus") == "error":
         error = answer.get("error", {})
         raise JanusError(
             f"Janus refused the request: {error.get('reason', 'unknown error')}", code=error.get("code")
@@ -216,8 +220,8 @@ def _send(url: str, body: dict[str, Any] | None, *, timeout: float) -> dict[str,
     return answer
 
 
-def _janus(path: str, body: dict[str, Any], *, config: JanusConfig | None = None) -> dict[str, Any]:
-    config = config or janus_config()
+def _janus(path: str, body: dict[str, Any]) -> dict[str, Any]:
+    config = janus_config()
     body = {**body, "transaction": secrets.token_hex(8)}
     if config.api_secret:
         body["apisecret"] = config.api_secret
