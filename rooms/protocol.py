@@ -1,0 +1,400 @@
+"""The websocket protocol of a Space (`/ws/spaces/<id>/`), written down once.
+
+Every frame is one JSON object with a ``type``. The browser (static/js) and the
+server (rooms/consumers.py) both follow this module; docs/protocol.md is the
+same thing as a table for people.
+
+Client → server: an *action*. Each may carry ``ref`` (a short string the client
+chooses); the answer to it — ``ok`` or ``error`` — echoes that ``ref``.
+
+Server → client: first a ``snapshot`` (the whole state), then *events*. Events
+that change stage state carry ``v``, the Space's state version after the
+change: the snapshot carries ``v`` too, so a client drops events with
+``v <= snapshot.v`` (already included) and asks for a fresh snapshot (``resync``)
+when it sees a gap (``v > last_v + 1``). Presence and ephemeral events
+(``participant_joined``/``left``, ``listener_count``, ``reaction``, ``speaking``,
+``signal``) carry no ``v`` and are idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+# --- limits ------------------------------------------------------------------
+
+MAX_FRAME_BYTES = 4 * 1024
+"""Largest JSON frame accepted for any action except ``signal``."""
+MAX_SIGNAL_FRAME_BYTES = 16 * 1024
+"""Largest ``signal`` frame (an SDP offer with many codecs is a few KB)."""
+MAX_REF_CHARS = 64
+LISTENERS_SHOWN = 50
+"""How many listeners the snapshot names; past this, only ``listener_count`` changes are sent."""
+LISTENER_COUNT_INTERVAL = 1.0
+"""``listener_count`` events are coalesced to at most one per this many seconds per Space."""
+
+REACTIONS = ("😂", "💯", "✋", "✊", "✌️", "👋", "❤️")
+
+# --- vocabulary ----------------------------------------------------------------
+
+Role = Literal["host", "cohost", "speaker", "listener"]
+State = Literal["scheduled", "live", "ended", "cancelled"]
+SignalKind = Literal["offer", "answer", "ice"]
+
+ROLES: tuple[str, ...] = ("host", "cohost", "speaker", "listener")
+STAGE_ROLES: tuple[str, ...] = ("host", "cohost", "speaker")
+SIGNAL_KINDS: tuple[str, ...] = ("offer", "answer", "ice")
+
+# --- close codes (the websocket close frame; ``reason`` is a short human text) ---
+
+CLOSE_NOT_SIGNED_IN = 4401
+CLOSE_REFUSED = 4403  # entry_refusal() said no: removed, suspended, blocked, no ticket…
+CLOSE_NOT_FOUND = 4404
+CLOSE_ENDED = 4410  # the Space ended (by the host, a moderator or because the host was gone)
+CLOSE_REMOVED = 4411  # removed from the Space while in it
+CLOSE_FORCED = 4412  # closed by moderation (e.g. the account was suspended)
+
+# --- error codes (``error.code``) -----------------------------------------------
+
+ERROR_CODES: dict[str, str] = {
+    "bad_json": "The frame is not a JSON object.",
+    "too_large": "The frame is larger than the limit for its type.",
+    "unknown_type": "The ``type`` is not one this server understands.",
+    "bad_field": "A field is missing or has the wrong type or value.",
+    "forbidden": "Your role doesn't allow this action (e.g. a listener unmuting someone).",
+    "not_found": "The person the action names is not in this Space.",
+    "conflict": "The action doesn't apply now (e.g. accepting a hand that is no longer raised).",
+    "stage_full": "The stage already has 13 people (1 host, 2 co-hosts, 10 speakers).",
+    "not_allowed_to_speak": "The Space's speak policy doesn't let this person speak.",
+    "rate_limited": "Too many reactions or reports; slow down. Only the sender is told.",
+    "not_live": "The Space is not live (scheduled, ended or cancelled).",
+    "server_error": "Something broke on our side; nothing changed. Try again.",
+}
+
+# --- shared shapes -----------------------------------------------------------
+
+
+class ParticipantView(TypedDict):
+    user_id: int
+    username: str
+    name: str
+    avatar_url: str  # "" when the person has no avatar: show initials
+    role: Role
+    muted: bool
+    present: bool  # has a live connection now (stage members stay on stage briefly after a drop)
+
+
+class HandView(TypedDict):
+    user_id: int
+    username: str
+    name: str
+    avatar_url: str
+    raised_at: str  # ISO 8601
+
+
+class SpaceView(TypedDict):
+    id: int
+    title: str
+    topics: list[str]
+    state: State
+    speak_policy: Literal["everyone", "followed", "invited"]
+    captions: bool
+    host_id: int
+    started_at: str | None
+    ended_at: str | None
+
+
+class MeView(TypedDict):
+    user_id: int
+    role: Role
+    muted: bool
+    hand_raised: bool
+    invited: bool  # a pending speaker invite: show accept / decline
+    can_raise_hand: bool  # the speak policy lets this listener ask to speak
+    removed: bool
+
+
+# --- client → server ----------------------------------------------------------
+
+
+class _Action(TypedDict):
+    ref: NotRequired[str]
+
+
+class Resync(_Action):  # ask for a fresh snapshot
+    type: Literal["resync"]
+
+
+class Ping(_Action):  # answered with pong
+    type: Literal["ping"]
+
+
+class Leave(_Action):  # a goodbye: leaves the stage (if on it) and the Space; the server closes
+    type: Literal["leave"]
+
+
+class HandRaise(_Action):  # listener
+    type: Literal["hand_raise"]
+
+
+class HandLower(_Action):  # listener, own hand
+    type: Literal["hand_lower"]
+
+
+class SpeakerAccept(_Action):  # host / co-host: a raised hand becomes a speaker
+    type: Literal["speaker_accept"]
+    user_id: int
+
+
+class HandDismiss(_Action):  # host / co-host: lower someone's hand without accepting
+    type: Literal["hand_dismiss"]
+    user_id: int
+
+
+class SpeakerInvite(_Action):  # host / co-host: invite a listener to speak
+    type: Literal["speaker_invite"]
+    user_id: int
+
+
+class InviteAccept(_Action):  # the invited listener
+    type: Literal["invite_accept"]
+
+
+class InviteDecline(_Action):
+    type: Literal["invite_decline"]
+
+
+class CohostAppoint(_Action):  # host only
+    type: Literal["cohost_appoint"]
+    user_id: int
+
+
+class CohostRemove(_Action):  # host only: the co-host becomes a speaker
+    type: Literal["cohost_remove"]
+    user_id: int
+
+
+class SpeakerMoveToAudience(_Action):  # host / co-host, for speakers (host also for co-hosts)
+    type: Literal["speaker_move_to_audience"]
+    user_id: int
+
+
+class SpeakerStepDown(_Action):  # a speaker or co-host becomes a listener
+    type: Literal["speaker_step_down"]
+
+
+class ParticipantRemove(_Action):  # host / co-host; removed people cannot rejoin
+    type: Literal["participant_remove"]
+    user_id: int
+
+
+class MuteSelf(_Action):
+    type: Literal["mute_self"]
+
+
+class UnmuteSelf(_Action):
+    type: Literal["unmute_self"]
+
+
+class MuteOther(_Action):  # host / co-host, a speaker; nobody can unmute anyone else
+    type: Literal["mute_other"]
+    user_id: int
+
+
+class ReactionSend(_Action):
+    type: Literal["reaction"]
+    emoji: str  # one of REACTIONS
+
+
+class Speaking(_Action):  # voice activity from a stage member's browser (throttled server-side)
+    type: Literal["speaking"]
+    on: bool
+
+
+class CaptionsToggle(_Action):  # host only
+    type: Literal["captions_toggle"]
+    on: bool
+
+
+class SpaceEnd(_Action):  # host only (moderators end Spaces from the admin)
+    type: Literal["space_end"]
+
+
+class Signal(_Action):
+    """WebRTC signalling, relayed only between people allowed to exchange audio:
+    both in this live Space, not removed, and at least one of them on stage."""
+
+    type: Literal["signal"]
+    to: int  # user id
+    kind: SignalKind
+    data: dict  # SDP ({"type","sdp"}) or an ICE candidate, passed through untouched
+
+
+# Fields each action needs beyond ``type`` and ``ref``: name -> Python type.
+ACTION_FIELDS: dict[str, dict[str, type]] = {
+    "resync": {},
+    "ping": {},
+    "leave": {},
+    "hand_raise": {},
+    "hand_lower": {},
+    "speaker_accept": {"user_id": int},
+    "hand_dismiss": {"user_id": int},
+    "speaker_invite": {"user_id": int},
+    "invite_accept": {},
+    "invite_decline": {},
+    "cohost_appoint": {"user_id": int},
+    "cohost_remove": {"user_id": int},
+    "speaker_move_to_audience": {"user_id": int},
+    "speaker_step_down": {},
+    "participant_remove": {"user_id": int},
+    "mute_self": {},
+    "unmute_self": {},
+    "mute_other": {"user_id": int},
+    "reaction": {"emoji": str},
+    "speaking": {"on": bool},
+    "captions_toggle": {"on": bool},
+    "space_end": {},
+    "signal": {"to": int, "kind": str, "data": dict},
+}
+
+# --- server → client ----------------------------------------------------------
+
+
+class Snapshot(TypedDict):
+    type: Literal["snapshot"]
+    v: int
+    space: SpaceView
+    me: MeView
+    stage: list[ParticipantView]  # host, then co-hosts, then speakers, in the order they came up
+    hands: list[HandView]  # raised hands, oldest first
+    invited: list[int]  # user ids with a pending speaker invite
+    listener_count: int
+    listeners: list[ParticipantView]  # the first LISTENERS_SHOWN present listeners
+    reactions: list  # always empty: reactions are momentary and never replayed
+
+
+class Ok(TypedDict):  # the action with this ref was applied
+    type: Literal["ok"]
+    ref: str
+
+
+class Pong(TypedDict):
+    type: Literal["pong"]
+    ref: NotRequired[str]
+
+
+class Error(TypedDict):
+    type: Literal["error"]
+    code: str  # a key of ERROR_CODES, or "entry_refused" just before a 44xx close
+    message: str  # for people: what went wrong and what to do now
+    ref: NotRequired[str]
+
+
+class ParticipantJoined(TypedDict):  # someone's first connection opened (listeners: only while few)
+    type: Literal["participant_joined"]
+    participant: ParticipantView
+
+
+class ParticipantLeft(TypedDict):  # someone's last connection closed, or they were removed
+    type: Literal["participant_left"]
+    user_id: int
+    reason: Literal["left", "removed", "gone"]
+
+
+class RoleChanged(TypedDict):
+    type: Literal["role_changed"]
+    v: int
+    participant: ParticipantView  # with the new role
+    previous: Role
+    by: int | None  # who did it (None: the system, e.g. an absent speaker's slot freed)
+
+
+class Muted(TypedDict):
+    type: Literal["muted"]
+    v: int
+    user_id: int
+    muted: bool
+    by: int  # equals user_id when self-muted
+
+
+class HandRaised(TypedDict):
+    type: Literal["hand_raised"]
+    v: int
+    hand: HandView
+
+
+class HandLowered(TypedDict):
+    type: Literal["hand_lowered"]
+    v: int
+    user_id: int
+    reason: Literal["lowered", "dismissed", "accepted", "left"]
+
+
+class Invited(TypedDict):
+    type: Literal["invited"]
+    v: int
+    user_id: int
+    by: int
+
+
+class InviteCleared(TypedDict):
+    type: Literal["invite_cleared"]
+    v: int
+    user_id: int
+    reason: Literal["accepted", "declined", "left"]
+
+
+class Reaction(TypedDict):
+    type: Literal["reaction"]
+    user_id: int
+    emoji: str
+
+
+class SpeakingEvent(TypedDict):
+    type: Literal["speaking"]
+    user_id: int
+    on: bool
+
+
+class ListenerCount(TypedDict):
+    type: Literal["listener_count"]
+    count: int
+
+
+class CaptionsToggled(TypedDict):
+    type: Literal["captions_toggled"]
+    v: int
+    on: bool
+
+
+class SpaceEnded(TypedDict):  # then the server closes with CLOSE_ENDED
+    type: Literal["space_ended"]
+    reason: Literal["host", "moderator", "host_gone"]
+
+
+class SignalEvent(TypedDict):
+    type: Literal["signal"]
+    from_: int  # sent on the wire as "from"
+    kind: SignalKind
+    data: dict
+
+
+EVENT_TYPES: tuple[str, ...] = (
+    "snapshot",
+    "ok",
+    "pong",
+    "error",
+    "participant_joined",
+    "participant_left",
+    "role_changed",
+    "muted",
+    "hand_raised",
+    "hand_lowered",
+    "invited",
+    "invite_cleared",
+    "reaction",
+    "speaking",
+    "listener_count",
+    "captions_toggled",
+    "space_ended",
+    "signal",
+)
