@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE := spaces_project.settings
 
-.PHONY: run test test-fast lint format migrate seed check-deploy bench clean
+.PHONY: run run-scaled test test-fast lint format migrate seed check-deploy bench clean
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(STAMP)
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
 	DEBUG=$${DEBUG:-1} $(BIN)/honcho start -f Procfile
+
+# The production shape on one machine: nginx, two daphne, PostgreSQL, Redis, worker and beat.
+run-scaled: $(STAMP)
+	deploy/run-scaled.sh
 
 migrate: $(STAMP)
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput

@@ -1,23 +1,70 @@
+"""Pages of a Space. The live part of the Space page is driven by static/js/space.js over the websocket."""
+
+from __future__ import annotations
+
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 
 from accounts.services import hosting_eligibility
 
+from . import services
+from .access import entry_refusal
+from .forms import SpaceForm
 from .models import Space
+from .protocol import REACTIONS
 
 
 @login_required
 def space_new(request: HttpRequest) -> HttpResponse:
     eligibility = hosting_eligibility(user=request.user)
-    return render(
-        request,
-        "rooms/space_new.html",
-        {"eligibility": eligibility},
-        status=200 if eligibility.allowed else 403,
-    )
+    if not eligibility.allowed:
+        return render(request, "rooms/space_new.html", {"eligibility": eligibility}, status=403)
+    form = SpaceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            space = services.space_create(
+                host=request.user,
+                title=form.cleaned_data["title"],
+                topics=form.cleaned_data["topics"],
+                speak_policy=form.cleaned_data["speak_policy"],
+                captions_enabled=form.cleaned_data["captions_enabled"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        except PermissionDenied as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect(space)
+    return render(request, "rooms/space_new.html", {"eligibility": eligibility, "form": form})
+
+
+def _audio_config(*, space: Space, user) -> dict | None:
+    try:
+        from .audio import audio_config
+    except ImportError:
+        return None
+    return audio_config(space=space, user=user)
 
 
 def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
     space = get_object_or_404(Space.objects.select_related("host"), pk=space_id)
-    return render(request, "rooms/space.html", {"space": space})
+    if space.state == Space.State.SCHEDULED:
+        from .schedule_views import scheduled_space_page
+
+        return scheduled_space_page(request, space)
+    if space.state != Space.State.LIVE or not request.user.is_authenticated:
+        return render(request, "rooms/space_closed.html", {"space": space})
+    refusal = entry_refusal(space=space, user=request.user)
+    if refusal:
+        return render(request, "rooms/space_closed.html", {"space": space, "refusal": refusal}, status=403)
+    config = {
+        "space_id": space.pk,
+        "user_id": request.user.pk,
+        "ws_path": f"/ws/spaces/{space.pk}/",
+        "leave_url": reverse("home"),
+        "audio": _audio_config(space=space, user=request.user),
+    }
+    return render(request, "rooms/space.html", {"space": space, "config": config, "reactions": REACTIONS})

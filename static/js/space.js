@@ -1,0 +1,428 @@
+// space.js — the live part of a Space page: state from the websocket, controls, audio.
+//
+// State comes only from the server: a snapshot on every (re)connect, then events applied
+// by the version rule in docs/protocol.md. Controls send actions; nothing changes on
+// screen until the server's event says so.
+
+import { SpaceSocket } from "./socket.js";
+import { el, renderHands, renderListeners, renderStage, setSpeaking, showReaction } from "./stage.js";
+
+const config = JSON.parse(document.getElementById("space-config").textContent);
+const $ = (sel) => document.querySelector(sel);
+const STAGE_ROLES = new Set(["host", "cohost", "speaker"]);
+
+let state = null;
+let audio = null;
+let captionsHidden = localStorage.getItem("spaces.captionsHidden") === "1";
+const partialCaptions = new Map();
+
+// --- helpers -----------------------------------------------------------------
+
+function toast(message, kind = "info") {
+  const box = $("#live-toasts");
+  const node = el("div", { class: `toast toast-${kind}`, role: "status" }, message);
+  box.append(node);
+  setTimeout(() => node.remove(), 4500);
+}
+
+function isStage(role) {
+  return STAGE_ROLES.has(role);
+}
+
+function canManage() {
+  return state && (state.me.role === "host" || state.me.role === "cohost");
+}
+
+function findPerson(userId) {
+  return state.stage.find((p) => p.user_id === userId) || state.listeners.find((p) => p.user_id === userId);
+}
+
+function nameOf(userId) {
+  const p = findPerson(userId) || state.hands.find((h) => h.user_id === userId);
+  return p ? p.name : "Someone";
+}
+
+function send(action) {
+  const ref = socket.send(action);
+  if (ref === null) toast("You're offline — reconnecting…", "error");
+  return ref;
+}
+
+// --- applying server messages --------------------------------------------------
+
+function placeParticipant(p) {
+  state.stage = state.stage.filter((x) => x.user_id !== p.user_id);
+  state.listeners = state.listeners.filter((x) => x.user_id !== p.user_id);
+  if (isStage(p.role)) state.stage.push(p);
+  else if (state.listeners.length < 50) state.listeners.push(p);
+  if (p.user_id === state.me.user_id) {
+    state.me.role = p.role;
+    state.me.muted = p.muted;
+    if (isStage(p.role)) state.me.hand_raised = false;
+  }
+}
+
+const versioned = {
+  role_changed(msg) {
+    placeParticipant(msg.participant);
+    if (msg.participant.user_id === state.me.user_id) {
+      if (isStage(msg.participant.role) && !isStage(msg.previous)) toast("You're on stage. Your mic is muted — tap the mic to talk.", "success");
+      if (!isStage(msg.participant.role) && isStage(msg.previous)) toast("You're a listener now.");
+      if (msg.participant.role === "cohost") toast("You're a co-host now.", "success");
+    }
+  },
+  muted(msg) {
+    for (const p of state.stage) if (p.user_id === msg.user_id) p.muted = msg.muted;
+    if (msg.user_id === state.me.user_id) {
+      state.me.muted = msg.muted;
+      if (msg.muted && msg.by && msg.by !== state.me.user_id) toast(`${nameOf(msg.by)} muted you.`);
+    }
+  },
+  hand_raised(msg) {
+    state.hands = state.hands.filter((h) => h.user_id !== msg.hand.user_id).concat([msg.hand]);
+    if (msg.hand.user_id === state.me.user_id) state.me.hand_raised = true;
+  },
+  hand_lowered(msg) {
+    state.hands = state.hands.filter((h) => h.user_id !== msg.user_id);
+    if (msg.user_id === state.me.user_id) {
+      state.me.hand_raised = false;
+      if (msg.reason === "dismissed") toast("The host lowered your hand.");
+    }
+  },
+  invited(msg) {
+    state.invited = [...new Set([...(state.invited || []), msg.user_id])];
+    if (msg.user_id === state.me.user_id) state.me.invited = true;
+  },
+  invite_cleared(msg) {
+    state.invited = (state.invited || []).filter((id) => id !== msg.user_id);
+    if (msg.user_id === state.me.user_id) state.me.invited = false;
+  },
+  captions_toggled(msg) {
+    state.space.captions = msg.on;
+  },
+};
+
+const ephemeral = {
+  snapshot(msg) {
+    state = msg;
+    partialCaptions.clear();
+  },
+  participant_joined(msg) {
+    placeParticipant(msg.participant);
+  },
+  participant_left(msg) {
+    state.listeners = state.listeners.filter((p) => p.user_id !== msg.user_id);
+    state.hands = state.hands.filter((h) => h.user_id !== msg.user_id);
+    if (msg.reason === "removed") state.stage = state.stage.filter((p) => p.user_id !== msg.user_id);
+    else for (const p of state.stage) if (p.user_id === msg.user_id) p.present = false;
+  },
+  listener_count(msg) {
+    state.listener_count = msg.count;
+  },
+  reaction(msg) {
+    showReaction(msg.user_id, msg.emoji);
+    return "no-render";
+  },
+  speaking(msg) {
+    setSpeaking(msg.user_id, msg.on);
+    return "no-render";
+  },
+  caption(msg) {
+    showCaption(msg);
+    return "no-render";
+  },
+  captions_lagging(msg) {
+    if (state.me.role === "host") toast(msg.message || "Captions are lagging behind.", "error");
+    return "no-render";
+  },
+  signal(msg) {
+    if (audio) audio.handleSignal(msg);
+    return "no-render";
+  },
+  space_ended(msg) {
+    state.space.state = "ended";
+    showEnded(msg.reason);
+  },
+  ok() {
+    return "no-render";
+  },
+  pong() {
+    return "no-render";
+  },
+  error(msg) {
+    toast(msg.message || "That didn't work.", "error");
+    return "no-render";
+  },
+};
+
+function onMessage(msg) {
+  if (msg.type === "snapshot") {
+    ephemeral.snapshot(msg);
+    render();
+    return;
+  }
+  if (!state) return;
+  if (msg.type in versioned) {
+    if (typeof msg.v === "number") {
+      if (msg.v <= state.v) return; // already in our snapshot
+      if (msg.v > state.v + 1) {
+        socket.send({ type: "resync" }); // we missed something; the snapshot will fix it
+        return;
+      }
+      state.v = msg.v;
+    }
+    versioned[msg.type](msg);
+    render();
+    return;
+  }
+  const handler = ephemeral[msg.type];
+  if (handler && handler(msg) !== "no-render") render();
+}
+
+// --- rendering ------------------------------------------------------------------
+
+function render() {
+  const me = state.me;
+  document.body.dataset.role = me.role;
+  $("#listener-count").textContent = state.listener_count.toLocaleString();
+  renderStage($("#stage"), state, { onPerson: openPersonSheet });
+  renderHands($("#hands"), state, {
+    canManage: canManage(),
+    onAccept: (h) => send({ type: "speaker_accept", user_id: h.user_id }),
+    onDismiss: (h) => send({ type: "hand_dismiss", user_id: h.user_id }),
+  });
+  renderListeners($("#listeners"), state, { onPerson: openPersonSheet });
+
+  const onStage = isStage(me.role);
+  const live = state.space.state === "live";
+  $("#mic-button").hidden = !onStage || !live;
+  $("#mic-button").setAttribute("aria-pressed", String(!me.muted));
+  $("#mic-button").classList.toggle("on", !me.muted);
+  $("#mic-label").textContent = me.muted ? "Unmute" : "Mute";
+  $("#hand-button").hidden = onStage || !live || !me.can_raise_hand;
+  $("#hand-button").setAttribute("aria-pressed", String(me.hand_raised));
+  $("#hand-label").textContent = me.hand_raised ? "Lower hand" : "Raise hand";
+  $("#step-down-button").hidden = !(me.role === "speaker" || me.role === "cohost") || !live;
+  $("#end-button").hidden = me.role !== "host" || !live;
+  $("#invite-banner").hidden = !me.invited || onStage;
+  $("#captions-host-toggle").hidden = me.role !== "host" || !live;
+  $("#captions-host-toggle").setAttribute("aria-pressed", String(state.space.captions));
+  $("#captions-host-label").textContent = state.space.captions ? "Captions on" : "Captions off";
+  $("#captions").hidden = !state.space.captions || captionsHidden;
+  $("#captions-viewer-toggle").hidden = !state.space.captions;
+  $("#captions-viewer-toggle").textContent = captionsHidden ? "Show captions" : "Hide captions";
+  if (state.space.state === "ended") showEnded();
+  if (audio) audio.updateState(state);
+  if (audio) audio.setMuted(me.muted);
+}
+
+function showEnded(reason) {
+  const overlay = $("#ended");
+  const text = {
+    host: "The host ended this Space.",
+    moderator: "This Space was ended by a moderator.",
+    host_gone: "This Space ended because the host left.",
+  }[reason] || "This Space has ended.";
+  $("#ended-reason").textContent = text;
+  overlay.hidden = false;
+  document.body.classList.add("space-ended");
+  if (audio) {
+    audio.close();
+    audio = null;
+  }
+}
+
+function showClosed(code, reason) {
+  const messages = {
+    4401: "Sign in to join this Space.",
+    4403: reason || "You can't join this Space.",
+    4404: "This Space doesn't exist.",
+    4410: "This Space has ended.",
+    4411: "You were removed from this Space.",
+    4412: reason || "Your connection was closed by a moderator.",
+  };
+  if (code === 4410) return showEnded();
+  if (code === 1000) return;
+  $("#ended-reason").textContent = messages[code] || reason || "You left this Space.";
+  $("#ended-title").textContent = code === 4411 ? "Removed" : "Can't stay in this Space";
+  $("#ended").hidden = false;
+  if (audio) {
+    audio.close();
+    audio = null;
+  }
+}
+
+function showCaption(msg) {
+  if (captionsHidden || !state.space.captions) return;
+  const box = $("#caption-lines");
+  const key = `${msg.user_id}:${msg.utterance ?? ""}`;
+  let line = partialCaptions.get(key);
+  if (!line) {
+    line = el("p", { class: "caption-line" }, el("strong", {}, `${msg.name || nameOf(msg.user_id)}: `), el("span", {}));
+    box.append(line);
+    partialCaptions.set(key, line);
+  }
+  line.querySelector("span").textContent = msg.text;
+  line.classList.toggle("partial", !msg.final);
+  if (msg.final) partialCaptions.delete(key);
+  while (box.children.length > 6) box.firstElementChild.remove();
+}
+
+// --- the person sheet (host / co-host tools, and everyone's view of a person) ----
+
+function personActions(p) {
+  const me = state.me;
+  const actions = [];
+  const host = me.role === "host";
+  const cohost = me.role === "cohost";
+  if (p.user_id === me.user_id) return actions;
+  if (host || cohost) {
+    if (p.role === "speaker" || (host && p.role === "cohost")) {
+      if (!p.muted) actions.push(["Mute", { type: "mute_other", user_id: p.user_id }]);
+      actions.push(["Move to audience", { type: "speaker_move_to_audience", user_id: p.user_id }]);
+    }
+    if (p.role === "listener" && !(state.invited || []).includes(p.user_id)) actions.push(["Invite to speak", { type: "speaker_invite", user_id: p.user_id }]);
+    if (host && p.role === "speaker") actions.push(["Make co-host", { type: "cohost_appoint", user_id: p.user_id }]);
+    if (host && p.role === "cohost") actions.push(["Remove co-host", { type: "cohost_remove", user_id: p.user_id }]);
+    if (p.role !== "host" && (host || p.role === "speaker" || p.role === "listener")) actions.push(["Remove from Space", { type: "participant_remove", user_id: p.user_id }, "danger"]);
+  }
+  return actions;
+}
+
+function openPersonSheet(p) {
+  const sheet = $("#person-sheet");
+  $("#sheet-name").textContent = p.name;
+  $("#sheet-handle").textContent = `@${p.username}`;
+  $("#sheet-profile").href = `/u/${encodeURIComponent(p.username)}/`;
+  const box = $("#sheet-actions");
+  box.replaceChildren(
+    ...personActions(p).map(([label, action, kind]) =>
+      el("button", {
+        class: `btn ${kind === "danger" ? "btn-danger" : "btn-ghost"}`,
+        type: "button",
+        onclick: () => {
+          if (action.type === "participant_remove" && !confirm(`Remove ${p.name} from this Space? They won't be able to come back.`)) return;
+          send(action);
+          sheet.close();
+        },
+      }, label),
+    ),
+  );
+  sheet.showModal();
+}
+
+// --- controls -----------------------------------------------------------------
+
+function wireControls() {
+  $("#mic-button").addEventListener("click", () => send({ type: state.me.muted ? "unmute_self" : "mute_self" }));
+  $("#hand-button").addEventListener("click", () => send({ type: state.me.hand_raised ? "hand_lower" : "hand_raise" }));
+  $("#step-down-button").addEventListener("click", () => send({ type: "speaker_step_down" }));
+  $("#end-button").addEventListener("click", () => {
+    if (confirm("End this Space for everyone?")) send({ type: "space_end" });
+  });
+  $("#leave-button").addEventListener("click", () => {
+    send({ type: "leave" });
+    socket.close();
+    window.location.href = config.leave_url;
+  });
+  $("#invite-accept").addEventListener("click", () => send({ type: "invite_accept" }));
+  $("#invite-decline").addEventListener("click", () => send({ type: "invite_decline" }));
+  $("#captions-host-toggle").addEventListener("click", () => send({ type: "captions_toggle", on: !state.space.captions }));
+  $("#captions-viewer-toggle").addEventListener("click", () => {
+    captionsHidden = !captionsHidden;
+    localStorage.setItem("spaces.captionsHidden", captionsHidden ? "1" : "0");
+    render();
+  });
+  for (const button of document.querySelectorAll("[data-emoji]")) {
+    button.addEventListener("click", () => {
+      send({ type: "reaction", emoji: button.dataset.emoji });
+      $("#reaction-picker").removeAttribute("open");
+    });
+  }
+  $("#share-button").addEventListener("click", async () => {
+    const url = window.location.href;
+    try {
+      if (navigator.share) await navigator.share({ title: document.title, url });
+      else {
+        await navigator.clipboard.writeText(url);
+        toast("Link copied.", "success");
+      }
+    } catch {
+      toast(url);
+    }
+  });
+  $("#sheet-close").addEventListener("click", () => $("#person-sheet").close());
+  $("#tap-to-listen").addEventListener("click", () => {
+    $("#tap-to-listen").hidden = true;
+    if (audio) audio.resumePlayback();
+  });
+}
+
+function setConnection(status, detail = {}) {
+  const dot = $("#connection");
+  dot.dataset.status = status;
+  const label = {
+    connecting: "Connecting…",
+    open: "Live",
+    reconnecting: "Reconnecting…",
+    closed: "Disconnected",
+  }[status];
+  dot.title = label;
+  $("#connection-label").textContent = label;
+  if (status === "closed") showClosed(detail.code, detail.reason);
+}
+
+// --- audio ------------------------------------------------------------------------
+
+async function startAudio() {
+  if (!config.audio) return;
+  try {
+    const { AudioEngine } = await import("./audio.js");
+    let lastSpeaking = false;
+    let lastSent = 0;
+    audio = new AudioEngine({
+      send: (msg) => socket.send(msg),
+      mode: config.audio.mode,
+      iceServers: config.audio.iceServers,
+      me: { user_id: config.user_id, role: state ? state.me.role : "listener" },
+      onSpeaking(level) {
+        const on = level > 0.04;
+        const now = performance.now();
+        if (on !== lastSpeaking && now - lastSent > 300) {
+          lastSpeaking = on;
+          lastSent = now;
+          socket.send({ type: "speaking", on });
+        }
+      },
+      onConnectionState(s) {
+        $("#audio-state").dataset.state = s;
+        $("#audio-state-label").textContent = { connecting: "Connecting audio…", connected: "Audio connected", failed: "Audio lost — retrying", idle: "" }[s] ?? "";
+      },
+      onAutoplayBlocked() {
+        $("#tap-to-listen").hidden = false;
+      },
+      onMicError(message) {
+        toast(message, "error");
+      },
+    });
+    if (state) {
+      audio.updateState(state);
+      audio.setMuted(state.me.muted);
+    }
+  } catch (err) {
+    console.error("audio unavailable", err);
+    toast("Audio isn't available in this browser.", "error");
+  }
+}
+
+// --- start ------------------------------------------------------------------------
+
+const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+const socket = new SpaceSocket(`${scheme}://${window.location.host}${config.ws_path}`, {
+  onMessage,
+  onStatus: setConnection,
+});
+window.spaceSocket = socket; // for people debugging in the console, and for browser tests
+wireControls();
+socket.connect();
+startAudio();
