@@ -256,3 +256,13 @@ JANUS_ADMIN_URL = env_str("JANUS_ADMIN_URL")
 JANUS_ADMIN_SECRET = env_str("JANUS_ADMIN_SECRET")
 # Seconds to wait for one Janus HTTP request.
 JANUS_TIMEOUT = float(env_str("JANUS_TIMEOUT", "5"))
+
+# --- audio ---
+# ICE servers every browser uses (rooms/audio.py), as JSON: [{"urls": "stun:stun.example.org:3478"}].
+# Empty: host candidates only, enough on one network; add STUN (and TURN below) for the internet.
+SPACES_ICE_SERVERS = env_str("SPACES_ICE_SERVERS", "[]")
+# coturn `static-auth-secret` (use-auth-secret): each person gets HMAC credentials valid TURN_TTL seconds.
+TURN_SECRET = env_str("TURN_SECRET")
+# Comma-separated, e.g. turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349
+TURN_URLS = env_list("TURN_URLS")
+TURN_TTL = env_int("TURN_TTL", 6 * 3600)
