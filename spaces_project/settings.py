@@ -257,6 +257,14 @@ JANUS_ADMIN_SECRET = env_str("JANUS_ADMIN_SECRET")
 # Seconds to wait for one Janus HTTP request.
 JANUS_TIMEOUT = float(env_str("JANUS_TIMEOUT", "5"))
 
+# --- captions ---
+# Recogniser class (rooms.captions.engine.RecognitionEngine), by dotted path.
+SPACES_CAPTIONS_ENGINE = env_str("SPACES_CAPTIONS_ENGINE", "rooms.captions.engine.PocketSphinxEngine")
+# Worker processes for recognition; one core each, ~90 MB per speaker with PocketSphinx.
+SPACES_CAPTIONS_WORKERS = env_int("SPACES_CAPTIONS_WORKERS", 2)
+# Seconds of audio queued per speaker before the oldest is dropped (captions lag at most this much).
+SPACES_CAPTIONS_QUEUE_SECONDS = env_int("SPACES_CAPTIONS_QUEUE_SECONDS", 3)
+
 # --- audio ---
 # ICE servers every browser uses (rooms/audio.py), as JSON: [{"urls": "stun:stun.example.org:3478"}].
 # Empty: host candidates only, enough on one network; add STUN (and TURN below) for the internet.
