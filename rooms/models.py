@@ -38,6 +38,8 @@ class Space(models.Model):
     speak_policy = models.CharField(max_length=16, choices=SpeakPolicy.choices, default=SpeakPolicy.EVERYONE)
     state = models.CharField(max_length=16, choices=State.choices, default=State.LIVE, db_index=True)
     captions_enabled = models.BooleanField(default=False)
+    # Bumped by every change of stage state; snapshots and events carry it (docs/protocol.md).
+    version = models.PositiveIntegerField(default=0)
 
     scheduled_for = models.DateTimeField(null=True, blank=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -49,6 +51,7 @@ class Space(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["state", "-started_at"], name="space_state_started_idx")]
+        permissions = [("end_space", "Can end any live Space")]
 
     def __str__(self) -> str:
         return self.title
@@ -59,3 +62,76 @@ class Space(models.Model):
     @property
     def is_live(self) -> bool:
         return self.state == self.State.LIVE
+
+    @property
+    def socket_path(self) -> str:
+        return f"/ws/spaces/{self.pk}/"
+
+
+class Participant(models.Model):
+    """One person in one Space: their role and stage state. One row per person per Space, kept after
+    they leave (so a removal sticks and the host can see who came)."""
+
+    class Role(models.TextChoices):
+        HOST = "host", "Host"
+        COHOST = "cohost", "Co-host"
+        SPEAKER = "speaker", "Speaker"
+        LISTENER = "listener", "Listener"
+
+    STAGE_ROLES = (Role.HOST, Role.COHOST, Role.SPEAKER)
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="participants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participations"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.LISTENER)
+    # Everyone comes on stage muted: nobody is heard before they choose to be.
+    muted = models.BooleanField(default=True)
+    hand_raised_at = models.DateTimeField(null=True, blank=True)
+    invited_at = models.DateTimeField(null=True, blank=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    stage_since = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    joined_at = models.DateTimeField(auto_now_add=True)
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["space", "user"], name="participant_once_per_space")]
+        indexes = [models.Index(fields=["space", "role"], name="participant_space_role_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.space_id} as {self.role}"
+
+    @property
+    def is_removed(self) -> bool:
+        return self.removed_at is not None
+
+    @property
+    def on_stage(self) -> bool:
+        return self.role in self.STAGE_ROLES
+
+
+class Connection(models.Model):
+    """One open websocket. Presence is counted from these rows, and only from fresh ones: every
+    process refreshes `seen_at` of its own sockets on a heartbeat, so the sockets of a process that
+    died without saying goodbye stop counting after SPACES_PRESENCE_STALE_SECONDS and the sweep
+    deletes them."""
+
+    channel_name = models.CharField(max_length=200, unique=True)
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="connections")
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="connections")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    process = models.CharField(max_length=64, db_index=True)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["space", "seen_at"], name="connection_space_seen_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.space_id} via {self.channel_name}"

@@ -68,6 +68,7 @@ ERROR_CODES: dict[str, str] = {
     "rate_limited": "Too many reactions or reports; slow down. Only the sender is told.",
     "not_live": "The Space is not live (scheduled, ended or cancelled).",
     "server_error": "Something broke on our side; nothing changed. Try again.",
+    "entry_refused": "Sent just before the server closes with a 44xx code; the message says why.",
 }
 
 # --- shared shapes -----------------------------------------------------------
@@ -200,6 +201,11 @@ class MuteOther(_Action):  # host / co-host, a speaker; nobody can unmute anyone
     user_id: int
 
 
+class UnmuteOther(_Action):  # always refused with ``forbidden``: people unmute themselves
+    type: Literal["unmute_other"]
+    user_id: int
+
+
 class ReactionSend(_Action):
     type: Literal["reaction"]
     emoji: str  # one of REACTIONS
@@ -249,6 +255,7 @@ ACTION_FIELDS: dict[str, dict[str, type]] = {
     "mute_self": {},
     "unmute_self": {},
     "mute_other": {"user_id": int},
+    "unmute_other": {"user_id": int},
     "reaction": {"emoji": str},
     "speaking": {"on": bool},
     "captions_toggle": {"on": bool},
@@ -284,7 +291,7 @@ class Pong(TypedDict):
 
 class Error(TypedDict):
     type: Literal["error"]
-    code: str  # a key of ERROR_CODES, or "entry_refused" just before a 44xx close
+    code: str  # a key of ERROR_CODES; "entry_refused" comes just before any 44xx close
     message: str  # for people: what went wrong and what to do now
     ref: NotRequired[str]
 

@@ -1,1 +1,9 @@
-websocket_urlpatterns: list = []
+"""Websocket routes of the rooms app."""
+
+from django.urls import path
+
+from .consumers import SpaceConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/spaces/<int:space_id>/", SpaceConsumer.as_asgi()),
+]

@@ -1,16 +1,213 @@
-"""Reads that pages and consumers share."""
+"""Reads that pages and consumers share. Each does its joins up front: a fixed number of queries
+however many people are in the room."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import datetime as dt
+from typing import Any
 
-from .models import Space
+from django.conf import settings
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.models import Follow
+
+from .models import Connection, Participant, Space
+from .protocol import LISTENERS_SHOWN
+
+ROLE_ORDER = {"host": 0, "cohost": 1, "speaker": 2, "listener": 3}
+
+
+def presence_cutoff(now: dt.datetime | None = None) -> dt.datetime:
+    """Connections last seen before this are not counted: their process stopped refreshing them."""
+    return (now or timezone.now()) - dt.timedelta(seconds=settings.SPACES_PRESENCE_STALE_SECONDS)
+
+
+def fresh_connections(*, cutoff: dt.datetime | None = None) -> QuerySet[Connection]:
+    return Connection.objects.filter(seen_at__gte=cutoff or presence_cutoff())
+
+
+def _present(cutoff: dt.datetime) -> Exists:
+    return Exists(fresh_connections(cutoff=cutoff).filter(participant=OuterRef("pk")))
+
+
+def avatar_url(user) -> str:
+    image = user.avatar_small or user.avatar
+    return image.url if image else ""
+
+
+def participant_view(participant: Participant, *, present: bool) -> dict[str, Any]:
+    user = participant.user
+    return {
+        "user_id": user.pk,
+        "username": user.username,
+        "name": user.name,
+        "avatar_url": avatar_url(user),
+        "role": participant.role,
+        "muted": participant.muted,
+        "present": present,
+    }
+
+
+def hand_view(participant: Participant) -> dict[str, Any]:
+    user = participant.user
+    return {
+        "user_id": user.pk,
+        "username": user.username,
+        "name": user.name,
+        "avatar_url": avatar_url(user),
+        "raised_at": participant.hand_raised_at.isoformat() if participant.hand_raised_at else None,
+    }
+
+
+def space_view(space: Space) -> dict[str, Any]:
+    return {
+        "id": space.pk,
+        "title": space.title,
+        "topics": list(space.topics or []),
+        "state": space.state,
+        "speak_policy": space.speak_policy,
+        "captions": space.captions_enabled,
+        "host_id": space.host_id,
+        "started_at": space.started_at.isoformat() if space.started_at else None,
+        "ended_at": space.ended_at.isoformat() if space.ended_at else None,
+    }
+
+
+def listener_count(*, space_id: int, cutoff: dt.datetime | None = None) -> int:
+    """People in the audience with at least one live connection."""
+    return (
+        fresh_connections(cutoff=cutoff)
+        .filter(space_id=space_id, participant__role=Participant.Role.LISTENER, participant__removed_at=None)
+        .values("user_id")
+        .distinct()
+        .count()
+    )
+
+
+def may_ask_to_speak(*, space: Space, user_id: int) -> bool:
+    """Whether the speak policy lets this person raise a hand (invitations are always allowed)."""
+    if space.speak_policy == Space.SpeakPolicy.EVERYONE:
+        return True
+    if space.speak_policy == Space.SpeakPolicy.FOLLOWED:
+        return (
+            user_id == space.host_id
+            or Follow.objects.filter(follower_id=space.host_id, followee_id=user_id).exists()
+        )
+    return False
+
+
+def space_snapshot(*, space: Space, viewer) -> dict[str, Any]:
+    """The whole state of a Space as one viewer sees it: the websocket's first frame, and what the
+    Space page renders from (docs/protocol.md, ``snapshot``). JSON-serialisable. At most five
+    queries, whatever the audience size."""
+    space = Space.objects.get(pk=space.pk)  # state, version and captions as of now
+    cutoff = presence_cutoff()
+    viewer_id = viewer.pk if getattr(viewer, "is_authenticated", False) else None
+    people = list(
+        Participant.objects.filter(space=space)
+        .filter(
+            Q(removed_at=None)
+            & (
+                Q(role__in=Participant.STAGE_ROLES)
+                | Q(hand_raised_at__isnull=False)
+                | Q(invited_at__isnull=False)
+            )
+            | Q(user_id=viewer_id)
+        )
+        .select_related("user")
+        .annotate(present=_present(cutoff))
+    )
+    stage = sorted(
+        (p for p in people if p.on_stage and not p.is_removed),
+        key=lambda p: (ROLE_ORDER[p.role], p.stage_since or p.joined_at, p.pk),
+    )
+    hands = sorted(
+        (p for p in people if p.hand_raised_at and not p.is_removed and p.role == Participant.Role.LISTENER),
+        key=lambda p: p.hand_raised_at,
+    )
+    listeners = list(
+        Participant.objects.filter(space=space, role=Participant.Role.LISTENER, removed_at=None)
+        .filter(_present(cutoff))
+        .select_related("user")
+        .order_by("joined_at", "pk")[:LISTENERS_SHOWN]
+    )
+    me = next((p for p in people if p.user_id == viewer_id), None)
+    me_role = me.role if me else Participant.Role.LISTENER
+    can_raise = (
+        me is not None
+        and not me.is_removed
+        and me_role == Participant.Role.LISTENER
+        and may_ask_to_speak(space=space, user_id=viewer_id)
+    )
+    return {
+        "type": "snapshot",
+        "v": space.version,
+        "space": space_view(space),
+        "me": {
+            "user_id": viewer_id,
+            "role": me_role,
+            "muted": me.muted if me else True,
+            "hand_raised": bool(me and me.hand_raised_at),
+            "invited": bool(me and me.invited_at),
+            "can_raise_hand": can_raise,
+            "removed": bool(me and me.is_removed),
+        },
+        "stage": [participant_view(p, present=p.present) for p in stage],
+        "hands": [hand_view(p) for p in hands],
+        "invited": [p.user_id for p in people if p.invited_at and not p.is_removed],
+        "listener_count": listener_count(space_id=space.pk, cutoff=cutoff),
+        "listeners": [participant_view(p, present=True) for p in listeners],
+        "reactions": [],
+    }
+
+
+def _listener_count_subquery(cutoff: dt.datetime) -> Coalesce:
+    counts = (
+        fresh_connections(cutoff=cutoff)
+        .filter(
+            space=OuterRef("pk"), participant__role=Participant.Role.LISTENER, participant__removed_at=None
+        )
+        .order_by()
+        .values("space")
+        .annotate(n=Count("user", distinct=True))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
 
 
 def live_spaces(*, limit: int = 20) -> QuerySet[Space]:
-    return Space.objects.filter(state=Space.State.LIVE).select_related("host").order_by("-started_at")[:limit]
+    """Live Spaces with their host and `listener_count`, busiest first."""
+    return (
+        Space.objects.filter(state=Space.State.LIVE)
+        .select_related("host")
+        .annotate(listener_count=_listener_count_subquery(presence_cutoff()))
+        .order_by("-listener_count", "-started_at")[:limit]
+    )
+
+
+def live_now_for(*, viewer, limit: int = 20) -> list[tuple[Any, Space]]:
+    """Followed accounts hosting or speaking in a live Space (the purple-ring bar): (user, space),
+    hosts first, each person once."""
+    if not getattr(viewer, "is_authenticated", False):
+        return []
+    rows = (
+        Participant.objects.filter(
+            space__state=Space.State.LIVE,
+            role__in=Participant.STAGE_ROLES,
+            removed_at=None,
+            user__follower_set__follower=viewer,
+        )
+        .select_related("user", "space", "space__host")
+        .order_by("space__started_at", "pk")
+    )
+    seen: dict[int, tuple[Any, Space]] = {}
+    for p in sorted(rows, key=lambda p: ROLE_ORDER[p.role]):
+        seen.setdefault(p.user_id, (p.user, p.space))
+    return list(seen.values())[:limit]
 
 
 def home_sections(*, viewer) -> dict:
-    """Everything the home page shows about Spaces, in a fixed number of queries."""
-    return {"discover": list(live_spaces())}
+    """Everything the home page shows about Spaces, in a fixed number of queries (two)."""
+    return {"live_now": live_now_for(viewer=viewer), "discover": list(live_spaces())}

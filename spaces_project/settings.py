@@ -274,3 +274,21 @@ TURN_SECRET = env_str("TURN_SECRET")
 # Comma-separated, e.g. turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349
 TURN_URLS = env_list("TURN_URLS")
 TURN_TTL = env_int("TURN_TTL", 6 * 3600)
+
+# --- rooms ---
+# A live Space ends by itself when its host has had no live connection for this long; stage members
+# whose connection is gone this long lose their seat.
+SPACES_HOST_GRACE_SECONDS = env_int("SPACES_HOST_GRACE_SECONDS", 120)
+# Every process refreshes its sockets' presence rows this often; rows older than the stale age are
+# not counted (their process died) and the sweep deletes them.
+SPACES_PRESENCE_HEARTBEAT_SECONDS = env_int("SPACES_PRESENCE_HEARTBEAT_SECONDS", 20)
+SPACES_PRESENCE_STALE_SECONDS = env_int("SPACES_PRESENCE_STALE_SECONDS", 60)
+# Reactions one person may send per window in one Space; more are dropped and the sender told.
+SPACES_REACTIONS_PER_WINDOW = env_int("SPACES_REACTIONS_PER_WINDOW", 5)
+SPACES_REACTIONS_WINDOW_SECONDS = env_int("SPACES_REACTIONS_WINDOW_SECONDS", 5)
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["rooms-presence-sweep"] = {
+    "task": "rooms.tasks.presence_sweep",
+    "schedule": 15.0,
+    "options": {"expires": 30.0},
+}

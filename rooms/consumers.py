@@ -1,0 +1,250 @@
+"""What the Space websocket accepts (`/ws/spaces/<id>/`, docs/protocol.md).
+
+The consumer is thin: it checks entry, sends the snapshot, validates each frame and calls one
+service. It keeps nothing the database doesn't have, except which socket it is. Room-wide events
+reach it through this process's ``SpaceHub`` (rooms/events.py); messages for this person alone
+(signals, "close now") through the per-user group.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from . import protocol, services
+from .events import CLOSE_EVENT, PROCESS_ID, SpaceHub, hub_for, user_group
+from .models import Space
+from .presence import ensure_heartbeat
+from .selectors import space_snapshot
+
+logger = logging.getLogger(__name__)
+
+
+def _space(space_id: int) -> Space | None:
+    return Space.objects.filter(pk=space_id).first()
+
+
+# Action type -> the service it calls. Each is called as fn(space=, by=, **fields).
+SERVICES = {
+    "hand_raise": services.hand_raise,
+    "hand_lower": services.hand_lower,
+    "speaker_accept": services.speaker_accept,
+    "hand_dismiss": services.hand_dismiss,
+    "speaker_invite": services.speaker_invite,
+    "invite_accept": services.invite_accept,
+    "invite_decline": services.invite_decline,
+    "cohost_appoint": services.cohost_appoint,
+    "cohost_remove": services.cohost_remove,
+    "speaker_move_to_audience": services.speaker_move_to_audience,
+    "speaker_step_down": services.speaker_step_down,
+    "participant_remove": services.participant_remove,
+    "mute_self": services.mute_self,
+    "unmute_self": services.unmute_self,
+    "mute_other": services.mute_other,
+    "unmute_other": services.unmute_other,
+    "reaction": services.reaction_send,
+    "speaking": services.speaking_report,
+    "captions_toggle": services.captions_toggle,
+    "space_end": services.space_end,
+    # WebRTC signalling (peer-to-peer audio): the relay rule lives in services.signal_send.
+    "signal": services.signal_send,
+}
+_TYPE_NAMES = {int: "a whole number", bool: "true or false", str: "a string", dict: "an object"}
+
+
+class BadFrame(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def parse_frame(text: str | None, data: bytes | None) -> tuple[str, dict[str, Any], str | None]:
+    """Validate one client frame against rooms/protocol.py: (type, fields, ref) or BadFrame."""
+    if text is None:
+        raise BadFrame("bad_json", "Send JSON text frames, not binary ones.")
+    if len(text) > protocol.MAX_SIGNAL_FRAME_BYTES:  # checked before parsing, and in characters
+        raise BadFrame("too_large", f"Frames are limited to {protocol.MAX_FRAME_BYTES} bytes.")
+    size = len(text.encode())
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise BadFrame("bad_json", "That frame isn't valid JSON.")
+    if not isinstance(message, dict):
+        raise BadFrame("bad_json", "Each frame must be a JSON object with a type.")
+    ref = message.get("ref")
+    if ref is not None and (not isinstance(ref, str) or len(ref) > protocol.MAX_REF_CHARS):
+        raise BadFrame("bad_field", f"ref must be a string of up to {protocol.MAX_REF_CHARS} characters.")
+    kind = message.get("type")
+    if not isinstance(kind, str) or kind not in protocol.ACTION_FIELDS:
+        raise BadFrame("unknown_type", f"Unknown message type {str(kind)[:40]!r}.")
+    limit = protocol.MAX_SIGNAL_FRAME_BYTES if kind == "signal" else protocol.MAX_FRAME_BYTES
+    if size > limit:
+        raise BadFrame("too_large", f"{kind} frames are limited to {limit} bytes; this one has {size}.")
+    fields: dict[str, Any] = {}
+    for name, expected in protocol.ACTION_FIELDS[kind].items():
+        value = message.get(name)
+        ok = (type(value) is int) if expected is int else isinstance(value, expected)
+        if not ok:
+            raise BadFrame("bad_field", f"{kind} needs {name}: {_TYPE_NAMES[expected]}.")
+        fields[name] = value
+    return kind, fields, ref
+
+
+class SpaceConsumer(AsyncWebsocketConsumer):
+    space: Space | None = None
+    hub: SpaceHub | None = None
+    joined = False
+
+    async def connect(self) -> None:
+        self.space_id = int(self.scope["url_route"]["kwargs"]["space_id"])
+        self.user = self.scope.get("user")
+        self.ready = False
+        self.backlog: list[tuple[dict, str]] = []
+        self.finished = False
+        # Accept first, so a refusal reaches the page as words and a close code it can act on.
+        await self.accept()
+        if self.user is None or not self.user.is_authenticated:
+            await self._refuse(protocol.CLOSE_NOT_SIGNED_IN, "Sign in to join this Space.")
+            return
+        space = await database_sync_to_async(_space)(self.space_id)
+        if space is None:
+            await self._refuse(protocol.CLOSE_NOT_FOUND, "There's no Space here. Check the link.")
+            return
+        if space.state in (Space.State.ENDED, Space.State.CANCELLED):
+            await self._refuse(protocol.CLOSE_ENDED, "This Space has ended.")
+            return
+        self.space = space
+        # Subscribe before joining, so nothing committed after the snapshot's reads is missed.
+        self.hub = hub_for(self.space_id)
+        await self.hub.add(self)
+        try:
+            await database_sync_to_async(services.participant_join)(
+                space=space, user=self.user, channel_name=self.channel_name, process=PROCESS_ID
+            )
+        except services.RoomError as exc:
+            await self._refuse(protocol.CLOSE_REFUSED, exc.message)
+            return
+        self.joined = True
+        await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+        ensure_heartbeat()
+        await self._send_snapshot()
+
+    async def disconnect(self, code: int) -> None:
+        self.finished = True
+        if self.hub is not None:
+            await self.hub.discard(self)
+        if self.joined:
+            self.joined = False
+            await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
+            await database_sync_to_async(services.connection_close)(channel_name=self.channel_name)
+
+    async def _refuse(self, code: int, message: str) -> None:
+        if self.hub is not None:
+            await self.hub.discard(self)
+            self.hub = None
+        await self._send({"type": "error", "code": "entry_refused", "message": message})
+        await self._close(code, message)
+
+    async def _close(self, code: int, reason: str = "") -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self.ready = False
+        await self.close(code=code, reason=reason[:120] or None)
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+
+    async def _send_snapshot(self) -> None:
+        self.ready = False
+        snapshot = await database_sync_to_async(space_snapshot)(space=self.space, viewer=self.user)
+        if self.finished:
+            return
+        await self._send(snapshot)
+        backlog, self.backlog = self.backlog, []
+        for event, text in backlog:
+            if event.get("v", snapshot["v"] + 1) > snapshot["v"]:
+                await self.send(text_data=text)
+        self.ready = True
+
+    # --- from this process's hub (every event of the Space) ---------------------------------
+
+    async def hub_deliver(self, event: dict[str, Any], text: str) -> None:
+        if self.finished:
+            return
+        if not self.ready:
+            self.backlog.append((event, text))
+            return
+        await self.send(text_data=text)
+
+    async def hub_close(self, code: int) -> None:
+        await self._close(code)
+
+    # --- from the per-user group (this person only) -----------------------------------------
+
+    async def user_event(self, message: dict[str, Any]) -> None:
+        space_id = message.get("space_id")
+        if space_id is not None and space_id != self.space_id:
+            return
+        event = message["event"]
+        if event["type"] == CLOSE_EVENT:
+            text = event.get("message") or "You were removed from this Space."
+            await self._send({"type": "error", "code": "entry_refused", "message": text})
+            await self._close(event["code"], text)
+            return
+        if self.ready:
+            await self._send(event)
+
+    # --- from the browser --------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.finished or not self.joined:
+            return
+        ref = None
+        try:
+            kind, fields, ref = parse_frame(text_data, bytes_data)
+            await self._act(kind, fields, ref)
+        except BadFrame as exc:
+            await self._error(exc.code, exc.message, ref)
+        except services.RoomError as exc:
+            await self._error(exc.code, exc.message, ref)
+        except ValidationError as exc:
+            await self._error("bad_field", " ".join(exc.messages), ref)
+        except PermissionDenied as exc:
+            await self._error("forbidden", str(exc) or "You can't do that here.", ref)
+        except Exception:
+            logger.exception("websocket action failed in Space %s", self.space_id)
+            await self._error(
+                "server_error", "Something went wrong on our side; nothing changed. Try again.", ref
+            )
+
+    async def _error(self, code: str, message: str, ref: str | None) -> None:
+        event = {"type": "error", "code": code, "message": message}
+        if ref is not None:
+            event["ref"] = ref
+        await self._send(event)
+
+    async def _act(self, kind: str, fields: dict[str, Any], ref: str | None) -> None:
+        if kind == "ping":
+            await self._send({"type": "pong", **({"ref": ref} if ref else {})})
+            return
+        if kind == "resync":
+            await self._send_snapshot()
+            return
+        if kind == "leave":
+            await database_sync_to_async(services.participant_leave)(space=self.space, by=self.user)
+            await self._ok(ref)
+            await self._close(1000)
+            return
+        await database_sync_to_async(SERVICES[kind])(space=self.space, by=self.user, **fields)
+        await self._ok(ref)
+
+    async def _ok(self, ref: str | None) -> None:
+        if ref is not None and not self.finished:
+            await self._send({"type": "ok", "ref": ref})

@@ -1,0 +1,199 @@
+"""How a Space's events travel from a committed write to every open socket.
+
+Write side: ``publish_on_commit`` is the only way an event reaches the channel layer. It waits
+for the transaction to commit (STYLE.md §3), so nobody hears about a change that was rolled back.
+
+Read side: each process holds one ``SpaceHub`` per Space that has local sockets. The hub is a
+single channel-layer subscription to the Space's group; it encodes each event to JSON once and
+writes it to every local socket of that Space. Channels' usual pattern — every consumer in the
+group, each with its own channel — costs per listener: a ``deepcopy`` and an ``asyncio`` task per
+recipient in ``InMemoryChannelLayer.group_send``, an O(all channels) ``_clean_expired`` sweep in
+every ``receive`` (O(N²) per broadcast), a thread hop to ``close_old_connections`` in every
+``dispatch``, and a JSON encode per socket. See docs/benchmarks.md for the figures.
+
+Messages to one person (WebRTC signals, "your socket must close") go to the per-user group
+``user-<id>`` that every consumer of that user joins; ``space_id`` says which Space's sockets they
+are for (``None``: all of them — suspension uses that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+import weakref
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from .protocol import LISTENER_COUNT_INTERVAL
+
+logger = logging.getLogger(__name__)
+
+# Names this process in Connection rows so its heartbeat refreshes only its own sockets.
+PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+# Internal (never sent to a browser as is): close the receiving sockets with this code.
+CLOSE_EVENT = "_close"
+
+
+def space_group(space_id: int) -> str:
+    return f"space-{space_id}"
+
+
+def user_group(user_id: int) -> str:
+    return f"user-{user_id}"
+
+
+def publish_on_commit(space_id: int | None, event: dict[str, Any], *, to_user: int | None = None) -> None:
+    """Send `event` to everyone in the Space — or, with `to_user`, to that person's sockets in it
+    (all their sockets when `space_id` is None) — once the current transaction commits."""
+    if to_user is None:
+        assert space_id is not None, "an event for a whole Space needs its id"
+        group, message = space_group(space_id), {"type": "space.event", "event": event}
+    else:
+        group, message = user_group(to_user), {"type": "user.event", "space_id": space_id, "event": event}
+    transaction.on_commit(lambda: _send(group, message))
+
+
+def _send(group: str, message: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        async_to_sync(layer.group_send)(group, message)
+        return
+    # Called from inside an event loop (an async test committing in the loop's thread): the
+    # send must not block the loop it needs, so it is scheduled on it.
+    asyncio.get_running_loop().create_task(layer.group_send(group, message))
+
+
+# --- the read side: one hub per process per Space ------------------------------------
+
+
+class LocalSocket(Protocol):
+    """What the hub needs from a consumer."""
+
+    async def hub_deliver(self, event: dict[str, Any], text: str) -> None: ...
+
+    async def hub_close(self, code: int) -> None: ...
+
+
+class SpaceHub:
+    """This process's subscription to one Space's events, written to its local sockets."""
+
+    def __init__(self, space_id: int, on_empty: Callable[[int], None]) -> None:
+        self.space_id = space_id
+        self.members: set[LocalSocket] = set()
+        self._on_empty = on_empty
+        self._lock = asyncio.Lock()
+        self._channel: str | None = None
+        self._task: asyncio.Task | None = None
+        self._count: dict[str, Any] | None = None
+        self._count_sent_at = 0.0
+        self._count_timer: asyncio.TimerHandle | None = None
+
+    async def add(self, member: LocalSocket) -> None:
+        async with self._lock:
+            self.members.add(member)
+            if self._task is None:
+                layer = get_channel_layer()
+                self._channel = await layer.new_channel("hub.")
+                await layer.group_add(space_group(self.space_id), self._channel)
+                self._task = asyncio.get_running_loop().create_task(self._run(layer, self._channel))
+
+    async def discard(self, member: LocalSocket) -> None:
+        async with self._lock:
+            self.members.discard(member)
+            if self.members or self._task is None:
+                return
+            self._task.cancel()
+            layer = get_channel_layer()
+            await layer.group_discard(space_group(self.space_id), self._channel)
+            if hasattr(layer, "flush_channel"):  # some layers can forget a channel outright
+                await layer.flush_channel(self._channel)
+            self._task = self._channel = None
+            if self._count_timer is not None:
+                self._count_timer.cancel()
+                self._count_timer = None
+            self._on_empty(self.space_id)
+
+    async def _run(self, layer, channel: str) -> None:
+        while True:
+            message = await layer.receive(channel)
+            try:
+                await self.deliver(message["event"])
+            except Exception:  # one bad event must not silence the Space
+                logger.exception("could not deliver an event in Space %s", self.space_id)
+
+    async def deliver(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "listener_count":
+            self._coalesce_count(event)
+            return
+        text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        # A plain loop: each send is a synchronous write into the socket's buffer, so this is
+        # one pass over the local sockets with no task per recipient.
+        for member in list(self.members):
+            await member.hub_deliver(event, text)
+        if kind == "space_ended":
+            from .protocol import CLOSE_ENDED
+
+            for member in list(self.members):
+                await member.hub_close(CLOSE_ENDED)
+
+    def _coalesce_count(self, event: dict[str, Any]) -> None:
+        """Listener counts change with every join; send the latest at most once per interval."""
+        self._count = event
+        if self._count_timer is not None:
+            return
+        wait = self._count_sent_at + LISTENER_COUNT_INTERVAL - time.monotonic()
+        loop = asyncio.get_running_loop()
+        if wait <= 0:
+            loop.create_task(self._flush_count())
+        else:
+            self._count_timer = loop.call_later(wait, lambda: loop.create_task(self._flush_count()))
+
+    async def _flush_count(self) -> None:
+        self._count_timer = None
+        event, self._count = self._count, None
+        if event is None:
+            return
+        self._count_sent_at = time.monotonic()
+        text = json.dumps(event, separators=(",", ":"))
+        for member in list(self.members):
+            await member.hub_deliver(event, text)
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, SpaceHub]] = weakref.WeakKeyDictionary()
+
+
+def _loop_hubs() -> dict[int, SpaceHub]:
+    # Keyed by event loop: production has one loop per process; tests make one per test.
+    loop = asyncio.get_running_loop()
+    hubs = _hubs.get(loop)
+    if hubs is None:
+        hubs = _hubs[loop] = {}
+    return hubs
+
+
+def hub_for(space_id: int) -> SpaceHub:
+    hubs = _loop_hubs()
+    hub = hubs.get(space_id)
+    if hub is None:
+        hub = hubs[space_id] = SpaceHub(space_id, on_empty=lambda sid: hubs.pop(sid, None))
+    return hub
+
+
+def local_space_ids() -> list[int]:
+    """Spaces with sockets open in this process (this event loop)."""
+    return list(_loop_hubs())

@@ -1,0 +1,775 @@
+"""Every change to a Space goes through here: views, the websocket consumer, the admin and Celery
+tasks call these functions.
+
+Each one checks that the person may do it, writes in its own transaction and announces the change
+with ``publish_on_commit``. Changes to the stage take a row lock on the Space first
+(``select_for_update``; SQLite takes its write lock at BEGIN IMMEDIATE), so the checks and the
+write see the same stage — two promotions at once cannot make a fourteenth seat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count, Exists, Max, OuterRef
+from django.utils import timezone
+
+from accounts.services import hosting_ensure_allowed
+
+from . import protocol
+from .access import entry_refusal
+from .events import CLOSE_EVENT, publish_on_commit
+from .models import TITLE_MAX, Connection, Participant, Space, validate_topics
+from .selectors import (
+    fresh_connections,
+    hand_view,
+    listener_count,
+    may_ask_to_speak,
+    participant_view,
+    presence_cutoff,
+)
+
+Role = Participant.Role
+COHOSTS_MAX = 2
+SPEAKERS_MAX = 10
+STAGE_MAX = 1 + COHOSTS_MAX + SPEAKERS_MAX
+
+
+# --- errors: each carries a protocol error code and a message for people ----------------------
+
+
+class RoomError(Exception):
+    code = "conflict"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class RoomForbidden(RoomError, PermissionDenied):
+    code = "forbidden"
+
+
+class EntryRefused(RoomForbidden):
+    code = "entry_refused"
+
+
+class NotAllowedToSpeak(RoomForbidden):
+    code = "not_allowed_to_speak"
+
+
+class StageFull(RoomError):
+    code = "stage_full"
+
+
+class NotLive(RoomError):
+    code = "not_live"
+
+
+class NotInSpace(RoomError):
+    code = "not_found"
+
+
+class RateLimited(RoomError):
+    code = "rate_limited"
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _lock(space_id: int, *, live: bool = True) -> Space:
+    space = Space.objects.select_for_update().get(pk=space_id)
+    if live and space.state != Space.State.LIVE:
+        raise NotLive("This Space isn't live any more." if space.started_at else "This Space hasn't started.")
+    return space
+
+
+def _member(space: Space, user_id: int, *, who: str = "That person") -> Participant:
+    participant = (
+        Participant.objects.select_related("user")
+        .filter(space=space, user_id=user_id, removed_at=None)
+        .first()
+    )
+    if participant is None:
+        raise NotInSpace(f"{who} isn't in this Space.")
+    return participant
+
+
+def _me(space: Space, user) -> Participant:
+    return _member(space, user.pk, who="You")
+
+
+def _require_moderator(actor: Participant) -> None:
+    if actor.role not in (Role.HOST, Role.COHOST):
+        raise RoomForbidden("Only the host and co-hosts can do that.")
+
+
+def _is_present(participant: Participant) -> bool:
+    return fresh_connections().filter(participant=participant).exists()
+
+
+def _bump(space: Space) -> int:
+    space.version += 1
+    Space.objects.filter(pk=space.pk).update(version=space.version)
+    return space.version
+
+
+def _stage_counts(space: Space) -> dict[str, int]:
+    rows = (
+        Participant.objects.filter(space=space, removed_at=None, role__in=Participant.STAGE_ROLES)
+        .values("role")
+        .annotate(n=Count("id"))
+    )
+    return {row["role"]: row["n"] for row in rows}
+
+
+def _ensure_seat(space: Space, role: str, *, freeing: str | None = None) -> None:
+    """Raise StageFull unless one more `role` fits (after `freeing` — the person's current seat —
+    is given up). Call with the Space locked."""
+    counts = _stage_counts(space)
+    if freeing:
+        counts[freeing] = counts.get(freeing, 0) - 1
+    if role == Role.COHOST and counts.get(Role.COHOST, 0) >= COHOSTS_MAX:
+        raise StageFull(f"A Space can have {COHOSTS_MAX} co-hosts at most. Remove one first.")
+    if role == Role.SPEAKER and counts.get(Role.SPEAKER, 0) >= SPEAKERS_MAX:
+        raise StageFull(
+            f"The stage is full: {STAGE_MAX} people, {SPEAKERS_MAX} of them speakers. "
+            "Move someone to the audience first."
+        )
+    if sum(counts.values()) >= STAGE_MAX:
+        raise StageFull(f"The stage is full: {STAGE_MAX} people is the most a Space can have.")
+
+
+def _set_role(space: Space, p: Participant, role: str, *, by_id: int | None) -> None:
+    previous = p.role
+    p.role = role
+    if role == Role.LISTENER:
+        p.muted = True
+        p.stage_since = None
+    elif p.stage_since is None:
+        p.stage_since = timezone.now()
+        p.muted = True  # nobody is heard before they choose to be
+    p.save(update_fields=["role", "muted", "stage_since", "hand_raised_at", "invited_at", "invited_by"])
+    event = {
+        "type": "role_changed",
+        "v": _bump(space),
+        "participant": participant_view(p, present=_is_present(p)),
+        "previous": previous,
+        "by": by_id,
+    }
+    publish_on_commit(space.pk, event)
+
+
+def _clear_hand(space: Space, p: Participant, reason: str) -> None:
+    if p.hand_raised_at is None:
+        return
+    p.hand_raised_at = None
+    p.save(update_fields=["hand_raised_at"])
+    publish_on_commit(
+        space.pk, {"type": "hand_lowered", "v": _bump(space), "user_id": p.user_id, "reason": reason}
+    )
+
+
+def _clear_invite(space: Space, p: Participant, reason: str) -> None:
+    if p.invited_at is None:
+        return
+    p.invited_at = None
+    p.invited_by = None
+    p.save(update_fields=["invited_at", "invited_by"])
+    publish_on_commit(
+        space.pk, {"type": "invite_cleared", "v": _bump(space), "user_id": p.user_id, "reason": reason}
+    )
+
+
+def _publish_listener_count(space: Space) -> None:
+    publish_on_commit(space.pk, {"type": "listener_count", "count": listener_count(space_id=space.pk)})
+
+
+# --- the Space itself ----------------------------------------------------------------------------
+
+
+def space_create(
+    *,
+    host,
+    title: str,
+    topics: list[str] | tuple[str, ...] = (),
+    speak_policy: str = Space.SpeakPolicy.EVERYONE,
+    captions_enabled: bool = False,
+) -> Space:
+    """Open a live Space now, with `host` on stage. (Scheduling is rooms/scheduling.py:
+    ``space_schedule``; a scheduled Space goes live through ``space_start``.)"""
+    hosting_ensure_allowed(user=host)
+    title = (title or "").strip()
+    if not title:
+        raise ValidationError("Give your Space a title.")
+    if len(title) > TITLE_MAX:
+        raise ValidationError(f"Titles are up to {TITLE_MAX} characters; this one has {len(title)}.")
+    topics = [t.strip() for t in topics]
+    validate_topics(topics)
+    if speak_policy not in Space.SpeakPolicy.values:
+        raise ValidationError("Choose who can speak: everyone, people you follow, or only people you invite.")
+    now = timezone.now()
+    with transaction.atomic():
+        # One host's starts are serialised, so two tabs can't open two live Spaces.
+        type(host).objects.select_for_update().filter(pk=host.pk).first()
+        _ensure_not_hosting_live(host)
+        space = Space.objects.create(
+            host=host,
+            title=title,
+            topics=topics,
+            speak_policy=speak_policy,
+            captions_enabled=captions_enabled,
+            state=Space.State.LIVE,
+            started_at=now,
+        )
+        Participant.objects.create(space=space, user=host, role=Role.HOST, stage_since=now, muted=True)
+    return space
+
+
+def _ensure_not_hosting_live(host) -> None:
+    if Space.objects.filter(host=host, state=Space.State.LIVE).exists():
+        raise ValidationError("You're already hosting a live Space. End it before starting another.")
+
+
+def space_start(*, space: Space, by) -> Space:
+    """A scheduled Space goes live. Only its host can start it; ended Spaces never restart."""
+    hosting_ensure_allowed(user=by)
+    with transaction.atomic():
+        type(by).objects.select_for_update().filter(pk=by.pk).first()
+        space = _lock(space.pk, live=False)
+        if by.pk != space.host_id:
+            raise RoomForbidden("Only the host can start this Space.")
+        if space.state == Space.State.LIVE:
+            return space
+        if space.state != Space.State.SCHEDULED:
+            raise NotLive("This Space has ended and can't be restarted. Start a new one instead.")
+        _ensure_not_hosting_live(by)
+        now = timezone.now()
+        space.state = Space.State.LIVE
+        space.started_at = now
+        space.save(update_fields=["state", "started_at", "updated_at"])
+        Participant.objects.update_or_create(
+            space=space, user_id=space.host_id, defaults={"role": Role.HOST, "stage_since": now}
+        )
+        # Reminder notifications hook in here (they must be sent on commit, like events).
+    return space
+
+
+def space_end(*, space: Space, by=None) -> Space:
+    """End a live Space (or cancel a scheduled one): by its host, by a moderator (`rooms.end_space`),
+    or by the system (`by=None`) when the host has been gone longer than the grace. Everyone in it
+    is told (``space_ended``) and their sockets close."""
+    with transaction.atomic():
+        space = _lock(space.pk, live=False)
+        if space.state in (Space.State.ENDED, Space.State.CANCELLED):
+            raise NotLive("This Space has already ended.")
+        if by is None:
+            reason = "host_gone"
+        elif by.pk == space.host_id:
+            reason = "host"
+        elif by.is_active and by.is_staff and by.has_perm("rooms.end_space"):
+            reason = "moderator"
+        else:
+            raise RoomForbidden("Only the host can end this Space.")
+        now = timezone.now()
+        was_live = space.state == Space.State.LIVE
+        space.state = Space.State.ENDED if was_live else Space.State.CANCELLED
+        space.ended_at = now
+        space.ended_reason = reason
+        space.save(update_fields=["state", "ended_at", "ended_reason", "updated_at"])
+        Participant.objects.filter(space=space, left_at=None).update(
+            left_at=now, hand_raised_at=None, invited_at=None, invited_by=None
+        )
+        Connection.objects.filter(space=space).delete()
+        if was_live:
+            publish_on_commit(space.pk, {"type": "space_ended", "reason": reason})
+    return space
+
+
+def captions_toggle(*, space: Space, by, on: bool) -> Space:
+    with transaction.atomic():
+        space = _lock(space.pk)
+        if by.pk != space.host_id:
+            raise RoomForbidden("Only the host can turn captions on or off.")
+        if space.captions_enabled != on:
+            space.captions_enabled = on
+            space.save(update_fields=["captions_enabled", "updated_at"])
+            publish_on_commit(space.pk, {"type": "captions_toggled", "v": _bump(space), "on": on})
+    return space
+
+
+# --- presence -----------------------------------------------------------------------------------
+
+
+def participant_join(*, space: Space, user, channel_name: str, process: str) -> Participant:
+    """Open one connection of `user` in `space`. Refused (EntryRefused) by ``entry_refusal``."""
+    with transaction.atomic():
+        space = _lock(space.pk, live=False)
+        refusal = entry_refusal(space=space, user=user)
+        if refusal:
+            raise EntryRefused(refusal)
+        participant, _ = Participant.objects.select_related("user").get_or_create(space=space, user=user)
+        now = timezone.now()
+        was_present = _is_present(participant)
+        Connection.objects.create(
+            channel_name=channel_name,
+            space=space,
+            participant=participant,
+            user=user,
+            process=process,
+            seen_at=now,
+        )
+        if not was_present:
+            if participant.left_at is not None:
+                participant.left_at = None
+                participant.save(update_fields=["left_at"])
+            if participant.role == Role.LISTENER:
+                count = listener_count(space_id=space.pk)
+                if count <= protocol.LISTENERS_SHOWN:
+                    publish_on_commit(
+                        space.pk,
+                        {
+                            "type": "participant_joined",
+                            "participant": participant_view(participant, present=True),
+                        },
+                    )
+                publish_on_commit(space.pk, {"type": "listener_count", "count": count})
+            else:
+                publish_on_commit(
+                    space.pk,
+                    {
+                        "type": "participant_joined",
+                        "participant": participant_view(participant, present=True),
+                    },
+                )
+    return participant
+
+
+def _participant_gone(space: Space, p: Participant, *, reason: str, at: dt.datetime) -> None:
+    """`p` has no live connection any more. Call with the Space locked."""
+    p.left_at = at
+    p.save(update_fields=["left_at"])
+    _clear_hand(space, p, "left")
+    _clear_invite(space, p, "left")
+    publish_on_commit(space.pk, {"type": "participant_left", "user_id": p.user_id, "reason": reason})
+    if p.role == Role.LISTENER:
+        _publish_listener_count(space)
+
+
+def connection_close(*, channel_name: str) -> None:
+    """A socket closed (with or without a goodbye). When it was the person's last, they have left."""
+    with transaction.atomic():
+        conn = Connection.objects.filter(channel_name=channel_name).first()
+        if conn is None:
+            return  # already swept, or the Space ended
+        space = Space.objects.select_for_update().get(pk=conn.space_id)
+        conn.delete()
+        p = Participant.objects.select_related("user").get(pk=conn.participant_id)
+        if p.removed_at is None and not _is_present(p):
+            _participant_gone(space, p, reason="left", at=timezone.now())
+
+
+def connection_heartbeat(*, process: str) -> int:
+    """This process's sockets are alive: one UPDATE for all of them."""
+    return Connection.objects.filter(process=process).update(seen_at=timezone.now())
+
+
+def participant_leave(*, space: Space, by) -> None:
+    """A goodbye: a speaker or co-host gives up their seat, a raised hand or invitation lapses.
+    (The host's seat stays: the Space ends when the host ends it or has been gone past the grace.)"""
+    with transaction.atomic():
+        space = _lock(space.pk)
+        p = _me(space, by)
+        _clear_hand(space, p, "left")
+        _clear_invite(space, p, "left")
+        if p.role in (Role.COHOST, Role.SPEAKER):
+            _set_role(space, p, Role.LISTENER, by_id=by.pk)
+
+
+def presence_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Clean up after sockets that vanished without a goodbye (e.g. a killed process): delete stale
+    connection rows, tell the room who is gone, free the seats of stage members gone longer than the
+    grace, and end live Spaces whose host has been gone longer than the grace. Run by Celery beat
+    and by every websocket process's heartbeat; safe to run anywhere, any number of times."""
+    now = now or timezone.now()
+    cutoff = presence_cutoff(now)
+    grace_cutoff = now - dt.timedelta(seconds=settings.SPACES_HOST_GRACE_SECONDS)
+    stats = {"stale": 0, "gone": 0, "unseated": 0, "ended": 0}
+
+    for space_id in set(Connection.objects.filter(seen_at__lt=cutoff).values_list("space_id", flat=True)):
+        with transaction.atomic():
+            space = Space.objects.select_for_update().get(pk=space_id)
+            stale = Connection.objects.filter(space=space, seen_at__lt=cutoff)
+            last_seen = dict(
+                stale.values("participant_id")
+                .annotate(last=Max("seen_at"))
+                .values_list("participant_id", "last")
+            )
+            stats["stale"] += stale.delete()[0]
+            for p in Participant.objects.select_related("user").filter(pk__in=last_seen, removed_at=None):
+                if not _is_present(p):
+                    _participant_gone(space, p, reason="gone", at=last_seen[p.pk])
+                    stats["gone"] += 1
+
+    present = Exists(fresh_connections(cutoff=cutoff).filter(participant=OuterRef("pk")))
+    absent_seats = Participant.objects.filter(
+        space__state=Space.State.LIVE,
+        role__in=(Role.COHOST, Role.SPEAKER),
+        removed_at=None,
+        left_at__lt=grace_cutoff,
+    ).filter(~present)
+    for p in absent_seats.select_related("user"):
+        with transaction.atomic():
+            space = Space.objects.select_for_update().get(pk=p.space_id)
+            p.refresh_from_db()
+            if space.state == Space.State.LIVE and p.on_stage and not _is_present(p):
+                _set_role(space, p, Role.LISTENER, by_id=None)
+                stats["unseated"] += 1
+
+    host_here = Exists(
+        fresh_connections(cutoff=cutoff).filter(space=OuterRef("pk"), user=OuterRef("host_id"))
+    )
+    host_left = Participant.objects.filter(space=OuterRef("pk"), user=OuterRef("host_id")).values("left_at")
+    for space in (
+        Space.objects.filter(state=Space.State.LIVE).filter(~host_here).annotate(host_left=host_left)
+    ):
+        gone_since = space.host_left or space.started_at or space.created_at
+        if gone_since < grace_cutoff:
+            try:
+                space_end(space=space, by=None)
+            except NotLive:
+                continue  # someone else ended it first
+            stats["ended"] += 1
+    return stats
+
+
+# --- hands and invitations ------------------------------------------------------------------------
+
+
+def hand_raise(*, space: Space, by) -> Participant:
+    with transaction.atomic():
+        space = _lock(space.pk)
+        p = _me(space, by)
+        if p.role != Role.LISTENER:
+            raise RoomError("You're already on stage.")
+        if p.hand_raised_at is None:
+            if not may_ask_to_speak(space=space, user_id=by.pk):
+                raise NotAllowedToSpeak(_policy_message(space))
+            p.hand_raised_at = timezone.now()
+            p.save(update_fields=["hand_raised_at"])
+            publish_on_commit(space.pk, {"type": "hand_raised", "v": _bump(space), "hand": hand_view(p)})
+    return p
+
+
+def _policy_message(space: Space) -> str:
+    if space.speak_policy == Space.SpeakPolicy.FOLLOWED:
+        return "In this Space only people the host follows can ask to speak."
+    return "In this Space only people the host invites can speak."
+
+
+def hand_lower(*, space: Space, by) -> Participant:
+    with transaction.atomic():
+        space = _lock(space.pk)
+        p = _me(space, by)
+        _clear_hand(space, p, "lowered")
+    return p
+
+
+def hand_dismiss(*, space: Space, by, user_id: int) -> Participant:
+    with transaction.atomic():
+        space = _lock(space.pk)
+        _require_moderator(_me(space, by))
+        p = _member(space, user_id)
+        if p.hand_raised_at is None:
+            raise RoomError(f"{p.user.name}'s hand is no longer raised.")
+        _clear_hand(space, p, "dismissed")
+    return p
+
+
+def speaker_accept(*, space: Space, by, user_id: int) -> Participant:
+    """A raised hand is accepted: the listener becomes a speaker, if a seat is free."""
+    with transaction.atomic():
+        space = _lock(space.pk)
+        _require_moderator(_me(space, by))
+        p = _member(space, user_id)
+        if p.role != Role.LISTENER or p.hand_raised_at is None:
+            raise RoomError(f"{p.user.name}'s hand is no longer raised.")
+        if not may_ask_to_speak(space=space, user_id=p.user_id):
+            raise NotAllowedToSpeak(_policy_message(space))
+        _ensure_seat(space, Role.SPEAKER)
+        _clear_hand(space, p, "accepted")
+        _clear_invite(space, p, "accepted")
+        _set_role(space, p, Role.SPEAKER, by_id=by.pk)
+    return p
+
+
+def speaker_invite(*, space: Space, by, user_id: int) -> Participant:
+    """Invite a listener who is here to speak; they accept or decline."""
+    with transaction.atomic():
+        space = _lock(space.pk)
+        _require_moderator(_me(space, by))
+        p = _member(space, user_id)
+        if p.role != Role.LISTENER:
+            raise RoomError(f"{p.user.name} is already on stage.")
+        if not _is_present(p):
+            raise NotInSpace(f"{p.user.name} isn't here right now.")
+        if p.invited_at is None:
+            p.invited_at = timezone.now()
+            p.invited_by = by
+            p.save(update_fields=["invited_at", "invited_by"])
+            publish_on_commit(
+                space.pk, {"type": "invited", "v": _bump(space), "user_id": p.user_id, "by": by.pk}
+            )
+    return p
+
+
+def invite_accept(*, space: Space, by) -> Participant:
+    with transaction.atomic():
+        space = _lock(space.pk)
+        p = _me(space, by)
+        if p.invited_at is None or p.role != Role.LISTENER:
+            raise RoomError("There's no invitation to accept; it may have been withdrawn.")
+        _ensure_seat(space, Role.SPEAKER)
+        _clear_invite(space, p, "accepted")
+        _clear_hand(space, p, "accepted")
+        _set_role(space, p, Role.SPEAKER, by_id=by.pk)
+    return p
+
+
+def invite_decline(*, space: Space, by) -> Participant:
+    with transaction.atomic():
+        space = _lock(space.pk)
+        p = _me(space, by)
+        _clear_invite(space, p, "declined")
+    return p
+
+
+# --- the stage --------------------------------------------------------------------------------------
+
+
+def cohost_appoint(*, space: Space, by, user_id: int) -> Participant:
+    with transaction.atomic():
+        space = _lock(space.pk)
+        if by.pk != space.host_id:
+            raise RoomForbidden("Only the host can appoint co-hosts.")
+        p = _member(space, user_id)
+        if p.role == Role.HOST:
+            raise RoomError("You're the host already.")
+        if p.role == Role.COHOST:
+            raise RoomError(f"{p.user.name} is already a co-host.")
+        _ensure_seat(space, Role.COHOST, freeing=p.role if p.on_stage else None)
+        _clear_hand(space, p, "accepted")
+        _clear_invite(space, p, "accepted")
+        _set_role(space, p, Role.COHOST, by_id=by.pk)
+    return p
+
+
+def cohost_remove(*, space: Space, by, user_id: int) -> Participant:
+    """The co-host becomes a speaker again (or a listener, if all speaker seats are taken)."""
+    with transaction.atomic():
+        space = _lock(space.pk)
+        if by.pk != space.host_id:
+            raise RoomForbidden("Only the host can remove co-hosts.")
+        p = _member(space, user_id)
+        if p.role != Role.COHOST:
+            raise RoomError(f"{p.user.name} isn't a co-host.")
+        speakers = _stage_counts(space).get(Role.SPEAKER, 0)
+        _set_role(space, p, Role.SPEAKER if speakers < SPEAKERS_MAX else Role.LISTENER, by_id=by.pk)
+    return p
+
+
+def _ensure_outranks(actor: Participant, target: Participant, doing: str) -> None:
+    """The host can act on anyone else; a co-host only on speakers and listeners."""
+    if target.role == Role.HOST:
+        raise RoomForbidden(f"Nobody can {doing} the host.")
+    if target.role == Role.COHOST and actor.role != Role.HOST:
+        raise RoomForbidden(f"Only the host can {doing} a co-host.")
+
+
+def speaker_move_to_audience(*, space: Space, by, user_id: int) -> Participant:
+    with transaction.atomic():
+        space = _lock(space.pk)
+        actor = _me(space, by)
+        _require_moderator(actor)
+        p = _member(space, user_id)
+        _ensure_outranks(actor, p, "move to the audience")
+        if p.role == Role.LISTENER:
+            raise RoomError(f"{p.user.name} is already in the audience.")
+        _set_role(space, p, Role.LISTENER, by_id=by.pk)
+    return p
+
+
+def speaker_step_down(*, space: Space, by) -> Participant:
+    with transaction.atomic():
+        space = _lock(space.pk)
+        p = _me(space, by)
+        if p.role == Role.HOST:
+            raise RoomError("The host stays on stage. End the Space to leave it.")
+        if p.role == Role.LISTENER:
+            raise RoomError("You're not on stage.")
+        _set_role(space, p, Role.LISTENER, by_id=by.pk)
+    return p
+
+
+def participant_remove(*, space: Space, by, user_id: int) -> Participant:
+    """Remove someone from the Space for good: their sockets close and they cannot rejoin."""
+    with transaction.atomic():
+        space = _lock(space.pk)
+        actor = _me(space, by)
+        _require_moderator(actor)
+        p = _member(space, user_id)
+        if p.pk == actor.pk:
+            raise RoomError("You can't remove yourself. Leave the Space instead.")
+        _ensure_outranks(actor, p, "remove")
+        was_listener = p.role == Role.LISTENER
+        now = timezone.now()
+        p.role = Role.LISTENER
+        p.muted = True
+        p.stage_since = p.hand_raised_at = p.invited_at = p.invited_by = None
+        p.removed_at = p.left_at = now
+        p.removed_by = by
+        p.save()
+        Connection.objects.filter(participant=p).delete()
+        publish_on_commit(space.pk, {"type": "participant_left", "user_id": p.user_id, "reason": "removed"})
+        publish_on_commit(space.pk, {"type": CLOSE_EVENT, "code": protocol.CLOSE_REMOVED}, to_user=p.user_id)
+        if was_listener:
+            _publish_listener_count(space)
+    return p
+
+
+# --- microphones -----------------------------------------------------------------------------------
+
+
+def _set_muted(space: Space, p: Participant, muted: bool, *, by_id: int) -> None:
+    if p.muted == muted:
+        return
+    p.muted = muted
+    p.save(update_fields=["muted"])
+    publish_on_commit(
+        space.pk,
+        {"type": "muted", "v": _bump(space), "user_id": p.user_id, "muted": muted, "by": by_id},
+    )
+
+
+def mute_self(*, space: Space, by) -> Participant:
+    return _self_mic(space=space, by=by, muted=True)
+
+
+def unmute_self(*, space: Space, by) -> Participant:
+    return _self_mic(space=space, by=by, muted=False)
+
+
+def _self_mic(*, space: Space, by, muted: bool) -> Participant:
+    with transaction.atomic():
+        space = _lock(space.pk)
+        p = _me(space, by)
+        if not p.on_stage:
+            raise RoomForbidden("Only people on stage have a microphone. Raise your hand to ask to speak.")
+        _set_muted(space, p, muted, by_id=by.pk)
+    return p
+
+
+def mute_other(*, space: Space, by, user_id: int) -> Participant:
+    """The host or a co-host mutes a speaker (the host may also mute a co-host). Never the reverse:
+    there is no way to unmute someone else."""
+    with transaction.atomic():
+        space = _lock(space.pk)
+        actor = _me(space, by)
+        _require_moderator(actor)
+        p = _member(space, user_id)
+        if p.pk != actor.pk:
+            _ensure_outranks(actor, p, "mute")
+        if not p.on_stage:
+            raise RoomError(f"{p.user.name} isn't on stage.")
+        _set_muted(space, p, True, by_id=by.pk)
+    return p
+
+
+def unmute_other(*, space: Space, by, user_id: int) -> None:
+    """Always refused: people unmute themselves (DESIGN.md). Here so every client gets the reason."""
+    raise RoomForbidden("Only speakers can unmute themselves. Ask them to unmute.")
+
+
+# --- momentary things: reactions, voice activity, signalling ------------------------------------
+
+
+def _live_member(space: Space, user) -> Participant:
+    p = (
+        Participant.objects.select_related("space")
+        .filter(space_id=space.pk, user_id=user.pk, removed_at=None)
+        .annotate(present=Exists(fresh_connections().filter(participant=OuterRef("pk"))))
+        .first()
+    )
+    if p is None:
+        raise NotInSpace("You aren't in this Space.")
+    if p.space.state != Space.State.LIVE:
+        raise NotLive("This Space isn't live any more.")
+    return p
+
+
+def reaction_send(*, space: Space, by, emoji: str) -> None:
+    """Show an emoji on the sender's avatar. A flood is dropped and only the sender told."""
+    if emoji not in protocol.REACTIONS:
+        raise RoomError("Pick one of the reactions shown.", code="bad_field")
+    _live_member(space, by)
+    window = settings.SPACES_REACTIONS_WINDOW_SECONDS
+    key = f"rooms:react:{space.pk}:{by.pk}:{int(time.time() // window)}"
+    cache.add(key, 0, timeout=window * 2)
+    try:
+        sent = cache.incr(key)
+    except ValueError:  # the key expired between add and incr
+        cache.set(key, 1, timeout=window * 2)
+        sent = 1
+    if sent > settings.SPACES_REACTIONS_PER_WINDOW:
+        raise RateLimited("You're sending reactions too fast. Wait a few seconds and try again.")
+    publish_on_commit(space.pk, {"type": "reaction", "user_id": by.pk, "emoji": emoji})
+
+
+SPEAKING_THROTTLE_SECONDS = 0.5
+
+
+def speaking_report(*, space: Space, by, on: bool) -> bool:
+    """A stage member's browser says they started or stopped talking. Reports are throttled per person
+    (a flood is dropped silently: the next one carries the truth). Returns whether it was sent."""
+    p = _live_member(space, by)
+    if not p.on_stage:
+        raise RoomForbidden("Only people on stage can speak.")
+    if on and p.muted:
+        return False  # a report racing the mute
+    key = f"rooms:speaking:{space.pk}:{by.pk}"
+    now = time.monotonic()
+    last = cache.get(key)
+    if last is not None and last[0] == on and now - last[1] < SPEAKING_THROTTLE_SECONDS:
+        return False
+    cache.set(key, (on, now), timeout=60)
+    publish_on_commit(space.pk, {"type": "speaking", "user_id": by.pk, "on": on})
+    return True
+
+
+def signal_send(*, space: Space, by, to: int, kind: str, data: dict[str, Any]) -> None:
+    """Relay WebRTC signalling between two people allowed to exchange audio: both present in this
+    live Space, neither removed, and at least one of them on stage (listeners never reach each
+    other)."""
+    if kind not in protocol.SIGNAL_KINDS:
+        raise RoomError("kind must be offer, answer or ice.", code="bad_field")
+    if to == by.pk:
+        raise RoomError("You can't signal yourself.", code="bad_field")
+    sender = _live_member(space, by)
+    target = (
+        Participant.objects.filter(space_id=space.pk, user_id=to, removed_at=None)
+        .annotate(present=Exists(fresh_connections().filter(participant=OuterRef("pk"))))
+        .first()
+    )
+    if target is None or not target.present or not sender.present:
+        raise NotInSpace("That person isn't here right now.")
+    if not (sender.on_stage or target.on_stage):
+        raise RoomForbidden("Audio only flows between the stage and everyone else.")
+    publish_on_commit(space.pk, {"type": "signal", "from": by.pk, "kind": kind, "data": data}, to_user=to)
