@@ -12,10 +12,18 @@ MODERATORS = "Moderators"
 # "app_label.codename". Moderators never get auth.* (groups, permissions) rights.
 MODERATOR_PERMISSIONS = [
     "accounts.view_user",
-    "accounts.change_user",
+    "accounts.change_user",  # suspend and reinstate; privileges stay read-only (accounts/admin.py)
     "accounts.view_follow",
     "rooms.view_space",
     "rooms.change_space",
+    "rooms.end_space",  # "end Space now" (rooms.services.space_end)
+    "moderation.view_report",
+    "moderation.change_report",  # resolve and dismiss (reports are never added or deleted in the admin)
+    "moderation.view_auditlog",  # read-only for everyone
+    "moderation.view_hostblock",
+    "moderation.view_feedback",
+    "moderation.view_spacerating",
+    "moderation.view_hostrating",
 ]
 
 

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "accounts",
     "rooms",
     "ticketing",
+    "moderation",
 ]
 
 MIDDLEWARE = [
@@ -292,3 +293,8 @@ CELERY_BEAT_SCHEDULE["rooms-presence-sweep"] = {
     "schedule": 15.0,
     "options": {"expires": 30.0},
 }
+
+# --- moderation ---
+# Reports one person may file per window (moderation.services.report_create); more are refused until it passes.
+SPACES_REPORTS_PER_WINDOW = env_int("SPACES_REPORTS_PER_WINDOW", 5)
+SPACES_REPORTS_WINDOW_SECONDS = env_int("SPACES_REPORTS_WINDOW_SECONDS", 600)
