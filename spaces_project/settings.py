@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "rooms",
     "ticketing",
     "moderation",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -298,3 +299,28 @@ CELERY_BEAT_SCHEDULE["rooms-presence-sweep"] = {
 # Reports one person may file per window (moderation.services.report_create); more are refused until it passes.
 SPACES_REPORTS_PER_WINDOW = env_int("SPACES_REPORTS_PER_WINDOW", 5)
 SPACES_REPORTS_WINDOW_SECONDS = env_int("SPACES_REPORTS_WINDOW_SECONDS", 600)
+
+# --- notifications ---
+# Scheduling rules (DESIGN.md): how far ahead, and how many upcoming Spaces per host.
+SPACES_SCHEDULE_MAX_DAYS = env_int("SPACES_SCHEDULE_MAX_DAYS", 30)
+SPACES_SCHEDULE_MAX_UPCOMING = env_int("SPACES_SCHEDULE_MAX_UPCOMING", 10)
+# The host hears this many minutes before their Space is due, and again at the start time.
+NOTIFICATIONS_HOST_HEADS_UP_MINUTES = env_int("NOTIFICATIONS_HOST_HEADS_UP_MINUTES", 30)
+# Beat runs the sweep this often; each sweep enqueues due deliveries in batches of this size.
+NOTIFICATIONS_SWEEP_SECONDS = float(env_str("NOTIFICATIONS_SWEEP_SECONDS", "2"))
+NOTIFICATIONS_BATCH_SIZE = env_int("NOTIFICATIONS_BATCH_SIZE", 100)
+NOTIFICATIONS_SWEEP_LIMIT = env_int("NOTIFICATIONS_SWEEP_LIMIT", 20000)
+# A claim older than this belongs to a worker that died: the row is sent again. It must be longer
+# than one send can take (EMAIL_TIMEOUT plus a database write), or a slow worker and a reclaiming
+# one could both send. The same interval re-enqueues rows whose task message was lost.
+NOTIFICATIONS_CLAIM_TIMEOUT = env_int("NOTIFICATIONS_CLAIM_TIMEOUT", 60)
+NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 5)
+# One-click links in emails (remove reminder, stop emails) stop working after this many days.
+NOTIFICATIONS_LINK_MAX_AGE_DAYS = env_int("NOTIFICATIONS_LINK_MAX_AGE_DAYS", 60)
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
+    "task": "notifications.tasks.sweep",
+    "schedule": NOTIFICATIONS_SWEEP_SECONDS,
+    # A sweep that waited longer than one period in the queue is superseded by the next one.
+    "options": {"expires": NOTIFICATIONS_SWEEP_SECONDS * 2},
+}

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("rooms.urls")),
     path("", include("ticketing.urls")),
+    path("", include("notifications.urls")),
     path("", include("moderation.urls")),
 ]
 if settings.DEBUG:

@@ -1,0 +1,83 @@
+"""`/ws/notifications/`: one person's new notifications and unread count, live.
+
+Server → client messages (the whole schema):
+  {"type": "unread", "count": int}                       on connect, and after "mark read"
+  {"type": "notification", "id": int, "kind": str, "title": str, "body": str, "url": str,
+   "unread": int}                                         when a notification is sent to this person
+
+Workers publish to the person's group (`notifications.outbox.push`). With the in-memory channel
+layer of the embedded default, workers run in other processes and cannot reach this one, so the
+consumer instead looks for new rows every few seconds; the database is the truth either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import InMemoryChannelLayer
+
+from .models import Notification
+from .outbox import group_for
+from .selectors import unread_count
+
+POLL_SECONDS = 5
+
+
+class NotificationConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.user = user
+        self.group = group_for(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        self.last_id = await self._latest_id()
+        await self.send_json({"type": "unread", "count": await self._unread()})
+        self.poller = None
+        if isinstance(self.channel_layer, InMemoryChannelLayer):
+            self.poller = asyncio.create_task(self._poll())
+
+    async def disconnect(self, code):
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if getattr(self, "poller", None):
+            self.poller.cancel()
+
+    async def receive_json(self, content, **kwargs):
+        # Clients only ask for a fresh count (after reading the list in another tab).
+        if content.get("type") == "sync":
+            await self.send_json({"type": "unread", "count": await self._unread()})
+
+    async def notification_new(self, event):
+        note = event["notification"]
+        self.last_id = max(self.last_id, note["id"])
+        await self.send_json({"type": "notification", **note, "unread": await self._unread()})
+
+    async def _poll(self):
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            for note in await self._newer_than(self.last_id):
+                await self.notification_new({"notification": note})
+
+    @database_sync_to_async
+    def _unread(self) -> int:
+        return unread_count(user=self.user)
+
+    @database_sync_to_async
+    def _latest_id(self) -> int:
+        return (
+            Notification.objects.filter(user=self.user).order_by("-pk").values_list("pk", flat=True).first()
+            or 0
+        )
+
+    @database_sync_to_async
+    def _newer_than(self, last_id: int) -> list[dict]:
+        return list(
+            Notification.objects.filter(user=self.user, pk__gt=last_id)
+            .order_by("pk")
+            .values("id", "kind", "title", "body", "url")[:20]
+        )

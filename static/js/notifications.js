@@ -1,0 +1,54 @@
+// The bell's unread count and a toast for each new notification, over /ws/notifications/.
+// Message schema: notifications/consumers.py. Reconnects with backoff; each connect resyncs the count.
+const badge = document.querySelector("[data-notifications-unread]");
+const toasts = document.querySelector("[data-notifications-toasts]");
+
+function showCount(count) {
+  if (!badge) return;
+  badge.textContent = count > 99 ? "99+" : String(count);
+  badge.hidden = count === 0;
+  badge.closest("a")?.setAttribute("aria-label", count ? `Notifications, ${count} unread` : "Notifications");
+}
+
+function showToast(note) {
+  if (!toasts) return;
+  const toast = document.createElement("div");
+  toast.className = "toast";
+  toast.setAttribute("role", "status");
+  const link = document.createElement("a");
+  link.href = note.url || "/notifications/";
+  const title = document.createElement("strong");
+  title.textContent = note.title;
+  link.append(title);
+  if (note.body) {
+    const body = document.createElement("div");
+    body.className = "muted";
+    body.textContent = note.body;
+    link.append(body);
+  }
+  toast.append(link);
+  toasts.append(toast);
+  setTimeout(() => toast.remove(), 8000);
+}
+
+let delay = 1000;
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/ws/notifications/`);
+  socket.addEventListener("open", () => { delay = 1000; });
+  socket.addEventListener("message", (event) => {
+    const message = JSON.parse(event.data);
+    if (message.type === "unread") showCount(message.count);
+    if (message.type === "notification") {
+      showCount(message.unread);
+      showToast(message);
+    }
+  });
+  socket.addEventListener("close", (event) => {
+    if (event.code === 4401) return; // signed out
+    setTimeout(connect, delay);
+    delay = Math.min(delay * 2, 30000);
+  });
+}
+
+if (badge) connect();
