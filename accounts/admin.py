@@ -75,13 +75,36 @@ class UserAdmin(BaseUserAdmin):
     def grant_hosting(self, request, queryset):
         self._apply(request, queryset, services.user_grant_hosting, "Granted hosting to")
 
+    # Suspension goes through moderation.services: it ends the person's live Spaces, removes them
+    # from the ones they're in, closes their sockets and writes the audit row.
     @admin.action(description="Suspend account", permissions=["change"])
     def suspend_accounts(self, request, queryset):
-        self._apply(request, queryset, services.user_suspend, "Suspended")
+        from moderation.admin import action_with_note
+        from moderation.services import account_suspend
+
+        return action_with_note(
+            self,
+            request,
+            queryset,
+            title="Suspend accounts",
+            button="Suspend",
+            danger=True,
+            apply=lambda user, note: account_suspend(user=user, by=request.user, note=note),
+        )
 
     @admin.action(description="Reinstate account", permissions=["change"])
     def reinstate_accounts(self, request, queryset):
-        self._apply(request, queryset, services.user_reinstate, "Reinstated")
+        from moderation.admin import action_with_note
+        from moderation.services import account_reinstate
+
+        return action_with_note(
+            self,
+            request,
+            queryset,
+            title="Reinstate accounts",
+            button="Reinstate",
+            apply=lambda user, note: account_reinstate(user=user, by=request.user, note=note),
+        )
 
 
 @admin.register(Follow)

@@ -247,6 +247,13 @@ def account_suspend(*, user: User, by: User, note: str = "") -> None:
 
     with transaction.atomic():
         account_services.user_suspend(user=user, by=by)  # refuses to touch superusers for non-superusers
+        # Every socket of theirs, in any Space, closes once this commits (the per-user group of
+        # rooms/events.py). Published first, so it reaches them before "removed" or "ended" does.
+        publish_on_commit(
+            None,
+            {"type": CLOSE_EVENT, "code": CLOSE_FORCED, "message": "Your account has been suspended."},
+            to_user=user.pk,
+        )
         for space in Space.objects.filter(host=user, state=Space.State.LIVE):
             _end_space(space=space, by=by)
         present_in = Participant.objects.filter(
@@ -254,12 +261,6 @@ def account_suspend(*, user: User, by: User, note: str = "") -> None:
         ).select_related("space")
         for participant in present_in:
             _remove_from_space(space=participant.space, user=user, by=by)
-        # Every socket of theirs, in any Space, closes once this commits (rooms/events.py user group).
-        publish_on_commit(
-            None,
-            {"type": CLOSE_EVENT, "code": CLOSE_FORCED, "message": "Your account has been suspended."},
-            to_user=user.pk,
-        )
         audit_record(actor=by, action=AuditLog.Action.ACCOUNT_SUSPEND, target=user, note=note)
     user.refresh_from_db()
 

@@ -6,6 +6,8 @@ Pages, the websocket and the join service all ask ``entry_refusal``. Features th
 
 from __future__ import annotations
 
+from moderation.selectors import is_blocked_by_host
+
 from .models import Participant, Space
 
 
@@ -21,4 +23,6 @@ def entry_refusal(*, space: Space, user) -> str | None:
         return "This Space hasn't started yet. Set a reminder and we'll tell you when it does."
     if Participant.objects.filter(space=space, user=user, removed_at__isnull=False).exists():
         return "You were removed from this Space, so you can't rejoin it."
+    if is_blocked_by_host(host_id=space.host_id, user_id=user.pk):
+        return "The host has blocked you from their Spaces, so you can't join this one."
     return None

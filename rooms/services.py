@@ -620,15 +620,23 @@ def speaker_step_down(*, space: Space, by) -> Participant:
 
 
 def participant_remove(*, space: Space, by, user_id: int) -> Participant:
-    """Remove someone from the Space for good: their sockets close and they cannot rejoin."""
+    """Remove someone from the Space for good: their sockets close and they cannot rejoin.
+    The host and co-hosts remove people from their Space; a site moderator (`rooms.end_space`,
+    e.g. moderation.services.account_suspend) removes anyone but the host from any Space."""
     with transaction.atomic():
         space = _lock(space.pk)
-        actor = _me(space, by)
-        _require_moderator(actor)
+        site_moderator = by.is_active and by.is_staff and by.has_perm("rooms.end_space")
+        actor = None if site_moderator else _me(space, by)
+        if actor is not None:
+            _require_moderator(actor)
         p = _member(space, user_id)
-        if p.pk == actor.pk:
-            raise RoomError("You can't remove yourself. Leave the Space instead.")
-        _ensure_outranks(actor, p, "remove")
+        if actor is None:
+            if p.role == Role.HOST:
+                raise RoomForbidden("A Space's host can't be removed from it. End the Space instead.")
+        else:
+            if p.pk == actor.pk:
+                raise RoomError("You can't remove yourself. Leave the Space instead.")
+            _ensure_outranks(actor, p, "remove")
         was_listener = p.role == Role.LISTENER
         now = timezone.now()
         p.role = Role.LISTENER

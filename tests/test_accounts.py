@@ -324,10 +324,12 @@ def test_moderator_suspends_and_grants_from_admin(client):
     target = UserFactory()
     client.force_login(moderator())
     url = reverse("admin:accounts_user_changelist")
-    client.post(url, {"action": "suspend_accounts", "_selected_action": [target.pk]})
+    # Suspend and reinstate ask for a note first (moderation audits them), then act.
+    client.post(url, {"action": "suspend_accounts", "_selected_action": [target.pk], "note_confirmed": "yes"})
     target.refresh_from_db()
     assert target.is_suspended
-    client.post(url, {"action": "reinstate_accounts", "_selected_action": [target.pk]})
+    reinstate = {"action": "reinstate_accounts", "_selected_action": [target.pk], "note_confirmed": "yes"}
+    client.post(url, reinstate)
     client.post(url, {"action": "grant_hosting", "_selected_action": [target.pk]})
     target.refresh_from_db()
     assert not target.is_suspended and target.hosting_granted
@@ -338,7 +340,7 @@ def test_moderator_cannot_suspend_or_edit_a_superuser(client):
     client.force_login(moderator())
     client.post(
         reverse("admin:accounts_user_changelist"),
-        {"action": "suspend_accounts", "_selected_action": [boss.pk]},
+        {"action": "suspend_accounts", "_selected_action": [boss.pk], "note_confirmed": "yes"},
     )
     boss.refresh_from_db()
     assert not boss.is_suspended
