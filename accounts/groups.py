@@ -24,6 +24,12 @@ MODERATOR_PERMISSIONS = [
     "moderation.view_feedback",
     "moderation.view_spacerating",
     "moderation.view_hostrating",
+    "ticketing.view_ticket",
+    "ticketing.refund_ticket",  # one ticket at a time, in full (ticketing.services.ticket_refund)
+    "ticketing.view_ledgerentry",
+    "ticketing.view_ticketsettings",
+    "ticketing.view_payoutaccount",
+    "ticketing.view_hold",
 ]
 
 

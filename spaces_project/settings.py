@@ -324,3 +324,42 @@ CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
     # A sweep that waited longer than one period in the queue is superseded by the next one.
     "options": {"expires": NOTIFICATIONS_SWEEP_SECONDS * 2},
 }
+
+# --- ticketing ---
+# With no STRIPE_SECRET_KEY, checkout and payout onboarding are a local test mode (ticketing/gateway.py):
+# clearly marked pages that drive the same services as Stripe's webhooks, and no money moves.
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+# Empty means Stripe itself; tests point the stripe library at a local stand-in.
+STRIPE_API_BASE = env_str("STRIPE_API_BASE")
+if STRIPE_SECRET_KEY and not STRIPE_WEBHOOK_SECRET:
+    raise ImproperlyConfigured(
+        "STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not: tickets could be paid for but never "
+        "issued. Copy the endpoint's signing secret (whsec_...) from the Stripe dashboard."
+    )
+SPACES_TICKET_CURRENCY = env_str("SPACES_TICKET_CURRENCY", "usd")
+# Platform commission in basis points: the low rate until the host's lifetime ticket earnings
+# reach the threshold, the high rate from then on (DESIGN.md: host keeps 97%, then 80%).
+SPACES_TICKET_COMMISSION_BPS = env_int("SPACES_TICKET_COMMISSION_BPS", 300)
+SPACES_TICKET_HIGH_COMMISSION_BPS = env_int("SPACES_TICKET_HIGH_COMMISSION_BPS", 2000)
+SPACES_TICKET_THRESHOLD_CENTS = env_int("SPACES_TICKET_THRESHOLD_CENTS", 5_000_000)
+SPACES_TICKET_MIN_PRICE_CENTS = env_int("SPACES_TICKET_MIN_PRICE_CENTS", 100)
+SPACES_TICKET_MAX_PRICE_CENTS = env_int("SPACES_TICKET_MAX_PRICE_CENTS", 99_900)
+SPACES_TICKET_MAX_CAPACITY = env_int("SPACES_TICKET_MAX_CAPACITY", 100_000)
+# A seat is held this long while its buyer is in checkout. Stripe keeps a session open for at least
+# 30 minutes, so the sweep expires the Stripe session itself when the hold runs out.
+SPACES_TICKET_HOLD_MINUTES = env_int("SPACES_TICKET_HOLD_MINUTES", 15)
+# Who may sell tickets.
+SPACES_TICKET_MIN_FOLLOWERS = env_int("SPACES_TICKET_MIN_FOLLOWERS", 1000)
+SPACES_TICKET_MIN_AGE = env_int("SPACES_TICKET_MIN_AGE", 18)
+SPACES_TICKET_MIN_RECENT_SPACES = env_int("SPACES_TICKET_MIN_RECENT_SPACES", 3)
+SPACES_TICKET_RECENT_DAYS = env_int("SPACES_TICKET_RECENT_DAYS", 30)
+# Tickets are refunded when a scheduled Space has not started this long after its start time.
+SPACES_TICKET_REFUND_GRACE_MINUTES = env_int("SPACES_TICKET_REFUND_GRACE_MINUTES", 60)
+SPACES_TICKET_SWEEP_SECONDS = float(env_str("SPACES_TICKET_SWEEP_SECONDS", "60"))
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["ticketing-sweep"] = {
+    "task": "ticketing.tasks.sweep",
+    "schedule": SPACES_TICKET_SWEEP_SECONDS,
+    "options": {"expires": SPACES_TICKET_SWEEP_SECONDS * 2},
+}

@@ -1,0 +1,275 @@
+"""Thin views: parse, call one service, render. The rules are in ticketing.services."""
+
+from __future__ import annotations
+
+import logging
+
+import stripe
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from rooms.models import Space
+
+from . import local, selectors, services
+from .commission import format_cents, split
+from .forms import TicketSettingsForm
+from .gateway import GatewayError, is_test_mode
+from .models import Hold, PayoutAccount, Ticket, TicketSettings
+
+log = logging.getLogger(__name__)
+
+
+# --- selling: eligibility and payouts -------------------------------------------
+
+
+@login_required
+def seller(request: HttpRequest) -> HttpResponse:
+    eligibility = selectors.seller_eligibility(user=request.user)
+    return render(
+        request,
+        "ticketing/seller.html",
+        {
+            "eligibility": eligibility,
+            "account": PayoutAccount.objects.filter(user=request.user).first(),
+            "test_mode": is_test_mode(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def payouts_connect(request: HttpRequest) -> HttpResponse:
+    return _to_onboarding(request)
+
+
+@login_required
+def payouts_refresh(request: HttpRequest) -> HttpResponse:
+    # Stripe sends the host here when an onboarding link has expired: hand out a fresh one.
+    return _to_onboarding(request)
+
+
+def _to_onboarding(request: HttpRequest) -> HttpResponse:
+    try:
+        url = services.payout_account_onboarding_url(
+            user=request.user,
+            refresh_url=request.build_absolute_uri(reverse("ticketing:payouts_refresh")),
+            return_url=request.build_absolute_uri(reverse("ticketing:payouts_return")),
+        )
+    except (GatewayError, PermissionDenied) as exc:
+        messages.error(request, str(exc))
+        return redirect("ticketing:seller")
+    return redirect(url)
+
+
+@login_required
+def payouts_return(request: HttpRequest) -> HttpResponse:
+    messages.info(request, "Thanks. Your payout status updates here as soon as Stripe confirms it.")
+    return redirect("ticketing:seller")
+
+
+# --- ticket settings for a Space ------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def ticket_settings(request: HttpRequest, space_id: int) -> HttpResponse:
+    space = get_object_or_404(Space.objects.select_related("host"), pk=space_id)
+    if space.host_id != request.user.pk:
+        raise PermissionDenied("Only the host can manage tickets for this Space.")
+    current = TicketSettings.objects.filter(space=space).first()
+    eligibility = selectors.seller_eligibility(user=request.user)
+    if request.method == "POST":
+        form = TicketSettingsForm(request.POST)
+        if form.is_valid():
+            try:
+                services.ticket_settings_save(
+                    space=space,
+                    by=request.user,
+                    price_cents=form.price_cents,
+                    capacity=form.cleaned_data["capacity"],
+                    sales_close_at=form.cleaned_data["sales_close_at"],
+                )
+            except ValidationError as exc:
+                field = {
+                    "price_locked": "price",
+                    "price_range": "price",
+                    "close_in_past": "sales_close_at",
+                }.get(exc.code or "", "capacity" if (exc.code or "").startswith("capacity") else None)
+                form.add_error(field, exc)
+            except PermissionDenied as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, "Ticket settings saved.")
+                return redirect(space.get_absolute_url())
+    elif current is not None:
+        form = TicketSettingsForm(
+            initial={
+                "price": f"{current.price_cents / 100:.2f}",
+                "capacity": current.capacity,
+                "sales_close_at": current.sales_close_at,
+            }
+        )
+    else:
+        form = TicketSettingsForm(initial={"price": "5.00", "capacity": 100})
+    sold, held = selectors.seats_taken(space_id=space.pk)
+    lifetime = selectors.lifetime_earnings_cents(host=request.user)
+    example = split(price_cents=current.price_cents if current else 500, lifetime_cents=lifetime)
+    return render(
+        request,
+        "ticketing/settings.html",
+        {
+            "space": space,
+            "form": form,
+            "current": current,
+            "eligibility": eligibility,
+            "can_edit": current is not None or eligibility.allowed,
+            "sold": sold,
+            "held": held,
+            "price_locked": current is not None and Ticket.objects.filter(space=space).exists(),
+            "rate_percent": example.rate_bps / 100,
+            "test_mode": is_test_mode(),
+        },
+    )
+
+
+# --- buying ---------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def buy(request: HttpRequest, space_id: int) -> HttpResponse:
+    space = get_object_or_404(Space, pk=space_id)
+    return_url = request.build_absolute_uri(reverse("ticketing:checkout_return", args=[space.pk]))
+    try:
+        hold = services.ticket_purchase_begin(
+            space=space,
+            buyer=request.user,
+            success_url=return_url + "?session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=request.build_absolute_uri(reverse("ticketing:checkout_cancel", args=[space.pk])),
+        )
+    except services.AlreadyHasTicket as exc:
+        messages.info(request, str(exc))
+        return redirect(space.get_absolute_url())
+    except (services.TicketError, PermissionDenied) as exc:
+        messages.error(request, str(exc))
+        return redirect(space.get_absolute_url())
+    return redirect(hold.checkout_url)
+
+
+@login_required
+def checkout_return(request: HttpRequest, space_id: int) -> HttpResponse:
+    """Where checkout sends the buyer after paying. The ticket comes from the webhook, which is
+    usually here first; if not, this page waits for it."""
+    space = get_object_or_404(Space, pk=space_id)
+    if Ticket.objects.filter(space=space, holder=request.user, status=Ticket.Status.VALID).exists():
+        messages.success(request, "You're in. Your ticket is confirmed.")
+        return redirect(space.get_absolute_url())
+    refunded = (
+        Ticket.objects.filter(space=space, holder=request.user)
+        .exclude(status=Ticket.Status.VALID)
+        .order_by("-created_at")
+        .first()
+    )
+    return render(request, "ticketing/checkout_return.html", {"space": space, "refunded": refunded})
+
+
+@login_required
+def checkout_cancel(request: HttpRequest, space_id: int) -> HttpResponse:
+    """Where checkout sends a buyer who backs out: close their checkout so the seat goes back on sale."""
+    space = get_object_or_404(Space, pk=space_id)
+    for hold in Hold.objects.filter(space=space, buyer=request.user, status=Hold.Status.OPEN):
+        services.hold_expire(hold=hold)
+    messages.info(request, "Checkout cancelled. You haven't been charged.")
+    return redirect(space.get_absolute_url())
+
+
+# --- the webhook ----------------------------------------------------------------
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    secret = settings.STRIPE_WEBHOOK_SECRET
+    if not secret:
+        return HttpResponseBadRequest("Stripe webhooks are not configured on this server.")
+    try:
+        event = stripe.Webhook.construct_event(request.body, request.headers.get("Stripe-Signature"), secret)
+    except (ValueError, stripe.SignatureVerificationError) as exc:
+        log.warning("refused a webhook: %s", exc)
+        return HttpResponseBadRequest("Bad signature.")
+    outcome = services.stripe_event_handle(event=event.to_dict())
+    return HttpResponse(outcome, content_type="text/plain")
+
+
+# --- earnings -------------------------------------------------------------------
+
+
+@login_required
+def earnings(request: HttpRequest) -> HttpResponse:
+    return render(request, "ticketing/earnings.html", selectors.host_earnings(host=request.user))
+
+
+# --- local test mode: stand-ins for Stripe's own pages ----------------------------
+
+
+def _test_mode_only() -> None:
+    if not is_test_mode():
+        raise Http404("The test checkout only exists when no Stripe key is configured.")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def local_checkout(request: HttpRequest, session_id: str) -> HttpResponse:
+    _test_mode_only()
+    hold = get_object_or_404(
+        Hold.objects.select_related("space", "space__host"), checkout_session_id=session_id
+    )
+    if hold.buyer_id != request.user.pk:
+        raise Http404("No such checkout.")
+    declined = False
+    if request.method == "POST" and hold.status == Hold.Status.OPEN:
+        outcome = request.POST.get("outcome")
+        if outcome == "succeed":
+            services.stripe_event_handle(event=local.checkout_event(hold=hold, kind="completed"))
+            return redirect(
+                reverse("ticketing:checkout_return", args=[hold.space_id]) + f"?session_id={session_id}"
+            )
+        if outcome == "abandon":
+            services.stripe_event_handle(event=local.checkout_event(hold=hold, kind="expired"))
+            messages.info(
+                request, "Checkout abandoned. The seat is back on sale and you haven't been charged."
+            )
+            return redirect(hold.space.get_absolute_url())
+        # "decline": like a declined card on Stripe's page, checkout stays open for another try.
+        declined = True
+    return render(
+        request,
+        "ticketing/local_checkout.html",
+        {
+            "hold": hold,
+            "space": hold.space,
+            "price": format_cents(hold.price_cents, hold.currency),
+            "declined": declined,
+            "expires_in": max(int((hold.expires_at - timezone.now()).total_seconds() // 60), 0),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def local_onboarding(request: HttpRequest, account_id: str) -> HttpResponse:
+    _test_mode_only()
+    account = get_object_or_404(PayoutAccount, stripe_account_id=account_id, user=request.user)
+    if request.method == "POST":
+        services.stripe_event_handle(event=local.account_event(account=account, ready=True))
+        messages.success(request, "Test payout account connected.")
+        return redirect("ticketing:seller")
+    return render(request, "ticketing/local_onboarding.html", {"account": account})
