@@ -440,7 +440,10 @@ def test_report_queue_shows_counts_open_first_and_escapes_user_text(client, djan
     assert re.search(r'data-testid="count-open">11<', html)
     assert len(page.context["cl"].result_list) == 11  # the queue opens on open reports
     all_page = client.get(reverse("admin:moderation_report_changelist") + "?status=all")
-    assert len(all_page.context["cl"].result_list) == 12
+    everything = list(all_page.context["cl"].result_list)
+    assert len(everything) == 12
+    assert [r.status for r in everything][-1] == "dismissed"  # open ones first…
+    assert everything[0] == Report.objects.filter(status="open").earliest("created_at")  # …oldest first
 
 
 def test_resolve_action_asks_for_a_note_then_resolves_and_audits(client):
@@ -512,3 +515,31 @@ def test_feedback_averages_per_space_and_per_host(client):
     per_host = client.get(reverse("admin:moderation_hostrating_changelist"))
     (row,) = per_host.context["cl"].result_list
     assert (row.username, round(row.avg_rating, 2), row.n_ratings, row.n_spaces) == ("hosty", 3.33, 3, 2)
+
+
+def test_account_names_are_escaped_on_the_report_form_and_the_blocked_list(
+    client, django_assert_max_num_queries
+):
+    host = UserFactory()
+    pests = [UserFactory(display_name=XSS, bio=XSS) for _ in range(15)]
+    for pest in pests:
+        services.host_block(host=host, user=pest)
+    client.force_login(host)
+    html = client.get(reverse("moderation:report_account", args=[pests[0].username])).content.decode()
+    assert XSS not in html and "&lt;script&gt;" in html
+    with django_assert_max_num_queries(6):
+        listing = client.get(reverse("moderation:blocks"))
+    html = listing.content.decode()
+    assert XSS not in html and html.count('data-testid="unblock"') == 15
+
+
+def test_my_reports_page_query_count_does_not_grow(client, django_assert_max_num_queries, settings):
+    settings.SPACES_REPORTS_PER_WINDOW = 100
+    reporter = UserFactory()
+    for i in range(20):
+        services.report_create(reporter=reporter, space=live_space(title=f"Space {i}"), reason="spam")
+        services.report_create(reporter=reporter, account=UserFactory(), reason="spam")
+    client.force_login(reporter)
+    with django_assert_max_num_queries(5):
+        page = client.get(reverse("moderation:my_reports"))
+    assert page.content.decode().count('data-testid="my-report"') == 40
