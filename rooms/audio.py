@@ -18,15 +18,26 @@ person also gets short-lived TURN credentials in coturn's REST format
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
+import logging
+import secrets
+import threading
 import time
+import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from . import janus
+
+logger = logging.getLogger(__name__)
 
 STAGE_ROLES = ("host", "cohost", "speaker")
 MEDIA_SERVER = 0
@@ -127,3 +138,429 @@ def may_signal(*, sender: _Participant, recipient: _Participant) -> bool:
     if not _is_live(sender):
         return False
     return sender.role in STAGE_ROLES or recipient.role in STAGE_ROLES
+
+
+# --- stages: one per live Space in Janus mode ------------------------------------------------------
+
+
+def stage_open(*, space_id: int) -> None:
+    """Create the Space's Janus stage (Janus mode; a no-op peer-to-peer). Called on commit when a
+    Space goes live. A failure is logged, not raised: the Space is live either way, and the first
+    speaker or listener to connect builds the stage again (``stage_create`` is idempotent)."""
+    if audio_mode() != "janus":
+        return
+    try:
+        janus.stage_create(space_id=space_id)
+    except janus.JanusError:
+        logger.exception("could not create the Janus stage of Space %s; it will be retried on join", space_id)
+
+
+def stage_close(*, space_id: int) -> None:
+    """Destroy the Space's Janus stage when it ends (speakers are dropped, listeners' stream stops)."""
+    if audio_mode() != "janus":
+        return
+    try:
+        janus.stage_destroy(space_id=space_id)
+    except janus.JanusError:
+        logger.exception("could not destroy the Janus stage of Space %s", space_id)
+
+
+# --- the server's half of one websocket's audio --------------------------------------------------
+#
+# The consumer makes one per socket (``socket_audio``) and tells it three things: every room
+# event it delivers (``room_event``), every ``signal`` addressed to ``MEDIA_SERVER``
+# (``signal``), and that the socket closed (``close``).
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def socket_audio(*, space, user, send: Send) -> PeerSocketAudio | JanusSocketAudio:
+    if audio_mode() == "janus":
+        return JanusSocketAudio(space=space, user=user, send=send)
+    return PeerSocketAudio(space=space, user=user, send=send)
+
+
+class PeerSocketAudio:
+    """Peer-to-peer: browsers negotiate with each other; the server only tells a browser to hang up
+    on someone who left or was removed, so a connection never outlives a person's place here."""
+
+    def __init__(self, *, space, user, send: Send) -> None:
+        self.space = space
+        self.user = user
+        self._send = send
+        self._tasks: set[asyncio.Task] = set()
+
+    def room_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "participant_left" and event.get("user_id") != self.user.pk:
+            bye = {"type": "signal", "from": event["user_id"], "kind": "ice", "data": {"bye": True}}
+            _spawn(self._tasks, self._send(bye))
+
+    async def signal(self, *, kind: str, data: dict[str, Any]) -> None:
+        await self._send(
+            {
+                "type": "signal",
+                "from": MEDIA_SERVER,
+                "kind": "ice",
+                "data": {"id": data.get("id"), "error": "This Space's audio is peer-to-peer."},
+            }
+        )
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+
+def _spawn(tasks: set[asyncio.Task], coroutine: Awaitable[Any]) -> None:
+    task = asyncio.ensure_future(coroutine)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+class JanusHub:
+    """This process's one Janus session: the handles of every local socket hang off it, and one
+    thread long-polls it and hands each event to the socket that owns the handle (or to the
+    request waiting for it). One poller per process, not one per speaker or listener."""
+
+    POLL_SECONDS = 40.0  # longer than Janus's own 30 s long-poll, which then answers "keepalive"
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.session_id: int | None = None
+        self.owners: dict[int, JanusSocketAudio] = {}
+        self.pending: dict[str, asyncio.Future] = {}
+        self._lock = asyncio.Lock()
+
+    # Janus's HTTP API with our own transaction ids, so the poller can route the answers.
+    # rooms.janus.handle_message polls for its own answer, which would steal other sockets' events.
+    @staticmethod
+    def _post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        config = janus.janus_config()
+        if config.api_secret:
+            body = {**body, "apisecret": config.api_secret}
+        return janus._send(f"{config.url}{path}", body, timeout=config.timeout)
+
+    async def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await asyncio.to_thread(self._post, path, body)
+
+    async def session(self) -> int:
+        async with self._lock:
+            if self.session_id is None:
+                session_id = int(
+                    (await self._call("", {"janus": "create", "transaction": _tx()}))["data"]["id"]
+                )
+                self.session_id = session_id
+                threading.Thread(
+                    target=self._poll, args=(session_id,), daemon=True, name=f"janus-poll-{session_id}"
+                ).start()
+            return self.session_id
+
+    def _poll(self, session_id: int) -> None:
+        while self.session_id == session_id:
+            try:
+                events = janus.session_events(session_id=session_id, max_events=50, timeout=self.POLL_SECONDS)
+            except janus.JanusError as exc:
+                logger.warning("Janus session %s lost: %s", session_id, exc)
+                self._soon(self._lost, session_id)
+                return
+            for event in events:
+                self._soon(self._dispatch, event)
+
+    def _soon(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            self.loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the event loop is gone (process shutting down)
+            self.session_id = None
+
+    def _lost(self, session_id: int) -> None:
+        if self.session_id != session_id:
+            return
+        self.session_id = None
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(janus.JanusError("The Janus session was lost."))
+        for owner in set(self.owners.values()):
+            owner.janus_lost()
+        self.owners.clear()
+
+    def _dispatch(self, event: dict[str, Any]) -> None:
+        future = self.pending.get(event.get("transaction", ""))
+        if future is not None and event.get("janus") == "event" and not future.done():
+            future.set_result(event)
+            return
+        owner = self.owners.get(event.get("sender"))
+        if owner is not None:
+            owner.janus_event(event)
+
+    async def attach(self, plugin: str, owner: JanusSocketAudio) -> int:
+        session_id = await self.session()
+        answer = await self._call(
+            f"/{session_id}", {"janus": "attach", "plugin": plugin, "transaction": _tx()}
+        )
+        handle_id = int(answer["data"]["id"])
+        self.owners[handle_id] = owner
+        return handle_id
+
+    async def detach(self, handle_id: int) -> None:
+        self.owners.pop(handle_id, None)
+        if self.session_id is None:
+            return
+        try:
+            await self._call(f"/{self.session_id}/{handle_id}", {"janus": "detach", "transaction": _tx()})
+        except janus.JanusError:
+            pass  # already gone with its session, or never fully attached
+
+    async def request(
+        self, handle_id: int, body: dict[str, Any], *, jsep: dict | None = None, timeout: float = 10.0
+    ) -> tuple[dict[str, Any], dict | None]:
+        """An asynchronous plugin request; returns the plugin's data and JSEP from its event."""
+        transaction = _tx()
+        future = self.loop.create_future()
+        self.pending[transaction] = future
+        message: dict[str, Any] = {"janus": "message", "body": body, "transaction": transaction}
+        if jsep is not None:
+            message["jsep"] = jsep
+        try:
+            answer = await self._call(f"/{self.session_id}/{handle_id}", message)
+            if answer.get("janus") != "success":
+                answer = await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise janus.JanusTimeout(f"Janus did not answer {body.get('request')!r} within {timeout:.0f}s.")
+        finally:
+            self.pending.pop(transaction, None)
+        data = answer["plugindata"]["data"]
+        if "error_code" in data:
+            raise janus.JanusError(
+                f"Janus refused {body.get('request')!r}: {data.get('error')}", code=int(data["error_code"])
+            )
+        return data, answer.get("jsep")
+
+    async def trickle(self, handle_id: int, candidate: dict[str, Any] | None) -> None:
+        body = {"janus": "trickle", "transaction": _tx(), "candidate": candidate or {"completed": True}}
+        await self._call(f"/{self.session_id}/{handle_id}", body)
+
+
+def _tx() -> str:
+    return secrets.token_hex(8)
+
+
+_janus_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, JanusHub] = weakref.WeakKeyDictionary()
+
+
+def janus_hub() -> JanusHub:
+    loop = asyncio.get_running_loop()
+    hub = _janus_hubs.get(loop)
+    if hub is None:
+        hub = _janus_hubs[loop] = JanusHub(loop)
+    return hub
+
+
+def _member(space_id: int, user_id: int):
+    """The person's Participant row if they may have audio in this live Space now, else None."""
+    from .models import Participant, Space
+
+    return (
+        Participant.objects.filter(
+            space_id=space_id, user_id=user_id, removed_at=None, space__state=Space.State.LIVE
+        )
+        .only("role", "muted")
+        .first()
+    )
+
+
+class JanusSocketAudio:
+    """Janus mode: talks to Janus for one browser. A stage member's offer joins the Space's
+    AudioBridge room (with the token Django admits them with); anyone else's ``watch`` gets the
+    Streaming mountpoint's offer. The role is read from the database on every join, a demotion
+    or removal kicks the speaker out of the room at once, a mute is applied in the room itself
+    (a modified page can't unmute itself past it), and the room's talking events become
+    ``speaking`` for this person."""
+
+    def __init__(self, *, space, user, send: Send) -> None:
+        self.space = space
+        self.user = user
+        self._send = send
+        self.handle_id: int | None = None
+        self.shape: str | None = None  # "publish" or "watch"
+        self.link_id: str | None = None  # the browser's connection id (audio.js)
+        self.participant_id: int | None = None  # in the AudioBridge room, while publishing
+        self._tasks: set[asyncio.Task] = set()
+        self._lock = asyncio.Lock()
+        self.closed = False
+
+    # --- from the browser ---------------------------------------------------------------
+
+    async def signal(self, *, kind: str, data: dict[str, Any]) -> None:
+        link_id = data.get("id")
+        if not isinstance(link_id, str) or not 0 < len(link_id) <= 64:
+            await self._refuse(None, "Each audio signal needs the id of its connection.")
+            return
+        async with self._lock:
+            try:
+                if kind == "offer":
+                    await self._publish(link_id, data.get("sdp"))
+                elif kind == "watch":
+                    await self._watch(link_id)
+                elif link_id != self.link_id or self.handle_id is None:
+                    return  # about a connection we already replaced
+                elif kind == "answer" and self.shape == "watch":
+                    await janus_hub().request(self.handle_id, {"request": "start"}, jsep=data.get("sdp"))
+                elif kind == "ice" and data.get("bye"):
+                    await self._hangup()
+                elif kind == "ice":
+                    await janus_hub().trickle(self.handle_id, data.get("candidate"))
+            except janus.JanusError as exc:
+                logger.warning(
+                    "Janus %s for user %s in Space %s failed: %s", kind, self.user.pk, self.space.pk, exc
+                )
+                await self._hangup()
+                await self._refuse(link_id, "The audio server didn't answer. Reconnecting…")
+
+    async def _publish(self, link_id: str, sdp: Any) -> None:
+        hub = janus_hub()
+        if link_id == self.link_id and self.shape == "publish" and self.handle_id is not None:
+            # A new offer on the same connection (ICE restart).
+            _, answer = await hub.request(self.handle_id, {"request": "configure"}, jsep=sdp)
+            await self._answer(link_id, answer)
+            return
+        await self._hangup()
+        member = await database_sync_to_async(_member)(self.space.pk, self.user.pk)
+        if member is None or member.role not in STAGE_ROLES:
+            await self._refuse(link_id, "Only people on stage can speak.")
+            return
+        speaker = await _ensure_stage(janus.speaker_admit, space_id=self.space.pk, user_id=self.user.pk)
+        self.handle_id = await hub.attach(janus.AUDIOBRIDGE, self)
+        self.shape, self.link_id = "publish", link_id
+        body = {
+            "request": "join",
+            "room": speaker.room_id,
+            "token": speaker.token,
+            "display": f"user:{self.user.pk}",
+            "muted": bool(member.muted),
+        }
+        data, answer = await hub.request(self.handle_id, body, jsep=sdp)
+        self.participant_id = int(data["id"]) if "id" in data else None
+        if answer is None:
+            _, answer = await hub.request(self.handle_id, {"request": "configure"}, jsep=sdp)
+        await self._answer(link_id, answer)
+
+    async def _watch(self, link_id: str) -> None:
+        await self._hangup()
+        member = await database_sync_to_async(_member)(self.space.pk, self.user.pk)
+        if member is None:
+            await self._refuse(link_id, "You aren't in this Space.")
+            return
+        await _ensure_stage(janus.stage_exists, space_id=self.space.pk)
+        listener = janus.listener_admit(space_id=self.space.pk)
+        hub = janus_hub()
+        self.handle_id = await hub.attach(janus.STREAMING, self)
+        self.shape, self.link_id = "watch", link_id
+        _, offer = await hub.request(
+            self.handle_id, {"request": "watch", "id": listener.mountpoint_id, "pin": listener.pin}
+        )
+        await self._send(
+            {"type": "signal", "from": MEDIA_SERVER, "kind": "offer", "data": {"id": link_id, "sdp": offer}}
+        )
+
+    async def _answer(self, link_id: str, answer: dict | None) -> None:
+        await self._send(
+            {"type": "signal", "from": MEDIA_SERVER, "kind": "answer", "data": {"id": link_id, "sdp": answer}}
+        )
+
+    async def _refuse(self, link_id: str | None, message: str) -> None:
+        await self._send(
+            {"type": "signal", "from": MEDIA_SERVER, "kind": "ice", "data": {"id": link_id, "error": message}}
+        )
+
+    async def _hangup(self) -> None:
+        handle_id, shape, participant_id = self.handle_id, self.shape, self.participant_id
+        self.handle_id = self.shape = self.link_id = self.participant_id = None
+        if handle_id is None:
+            return
+        if shape == "publish":
+            # Take the token back too, so this browser can't rejoin on its own.
+            try:
+                await asyncio.to_thread(
+                    janus.speaker_revoke,
+                    space_id=self.space.pk,
+                    user_id=self.user.pk,
+                    participant_id=participant_id,
+                )
+            except janus.JanusError:
+                pass  # the room may be gone already (the Space ended)
+        await janus_hub().detach(handle_id)
+
+    async def close(self) -> None:
+        self.closed = True
+        async with self._lock:
+            await self._hangup()
+        for task in list(self._tasks):
+            task.cancel()
+
+    # --- from the room (events the consumer delivers) ------------------------------------
+
+    def room_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "muted" and event.get("user_id") == self.user.pk:
+            _spawn(self._tasks, self._apply_mute(bool(event.get("muted"))))
+        elif kind == "role_changed" and event.get("participant", {}).get("user_id") == self.user.pk:
+            if event["participant"].get("role") not in STAGE_ROLES and self.shape == "publish":
+                _spawn(self._tasks, self._locked_hangup())
+        elif (kind == "participant_left" and event.get("user_id") == self.user.pk) or kind == "space_ended":
+            _spawn(self._tasks, self._locked_hangup())
+
+    async def _locked_hangup(self) -> None:
+        async with self._lock:
+            await self._hangup()
+
+    async def _apply_mute(self, muted: bool) -> None:
+        if self.shape != "publish" or self.participant_id is None:
+            return  # the next join reads the mute from the database
+        call = janus.participant_mute if muted else janus.participant_unmute
+        try:
+            await asyncio.to_thread(call, space_id=self.space.pk, participant_id=self.participant_id)
+        except janus.JanusError as exc:
+            logger.warning(
+                "could not %s user %s in Janus: %s", "mute" if muted else "unmute", self.user.pk, exc
+            )
+
+    # --- from Janus (the hub's poller) ---------------------------------------------------------
+
+    def janus_event(self, event: dict[str, Any]) -> None:
+        data = event.get("plugindata", {}).get("data", {})
+        talking = data.get("audiobridge")
+        if talking in ("talking", "stopped-talking") and data.get("id") == self.participant_id:
+            _spawn(self._tasks, self._report_speaking(talking == "talking"))
+        elif event.get("janus") in ("hangup", "detached") and self.link_id is not None:
+            # Janus closed the PeerConnection (kicked, ICE gave up): the browser starts over.
+            link_id = self.link_id
+            _spawn(self._tasks, self._refuse(link_id, "The audio connection was closed. Reconnecting…"))
+
+    def janus_lost(self) -> None:
+        if self.link_id is not None:
+            link_id = self.link_id
+            self.handle_id = self.shape = self.link_id = self.participant_id = None
+            _spawn(self._tasks, self._refuse(link_id, "The audio server restarted. Reconnecting…"))
+
+    async def _report_speaking(self, on: bool) -> None:
+        from . import services
+
+        try:
+            await database_sync_to_async(services.speaking_report)(space=self.space, by=self.user, on=on)
+        except services.RoomError:
+            pass  # demoted or muted in the meantime
+
+
+async def _ensure_stage(call: Callable[..., Any], **kwargs: Any) -> Any:
+    """Run a Janus stage call, building the stage first if Janus lost it (a restart, or a Space
+    that went live while Janus was down)."""
+    missing = (janus.AUDIOBRIDGE_NO_SUCH_ROOM, janus.STREAMING_NO_SUCH_MOUNTPOINT)
+    try:
+        result = await asyncio.to_thread(call, **kwargs)
+        if result is False:  # stage_exists
+            raise janus.JanusError("no stage", code=janus.AUDIOBRIDGE_NO_SUCH_ROOM)
+        return result
+    except janus.JanusError as exc:
+        if exc.code not in missing:
+            raise
+    await asyncio.to_thread(janus.stage_create, space_id=kwargs["space_id"])
+    return await asyncio.to_thread(call, **kwargs)

@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from . import protocol, services
+from . import audio, protocol, services
 from .events import CLOSE_EVENT, PROCESS_ID, SpaceHub, hub_for, user_group
 from .models import Space
 from .presence import ensure_heartbeat
@@ -100,6 +100,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
     space: Space | None = None
     hub: SpaceHub | None = None
     joined = False
+    media = None  # rooms.audio: this socket's audio (Janus signalling, hang-ups)
 
     async def connect(self) -> None:
         self.space_id = int(self.scope["url_route"]["kwargs"]["space_id"])
@@ -131,6 +132,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             await self._refuse(protocol.CLOSE_REFUSED, exc.message)
             return
         self.joined = True
+        self.media = audio.socket_audio(space=space, user=self.user, send=self._send)
         await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
         ensure_heartbeat()
         await self._send_snapshot()
@@ -139,6 +141,8 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         self.finished = True
         if self.hub is not None:
             await self.hub.discard(self)
+        if self.media is not None:
+            await self.media.close()
         if self.joined:
             self.joined = False
             await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
@@ -178,6 +182,8 @@ class SpaceConsumer(AsyncWebsocketConsumer):
     async def hub_deliver(self, event: dict[str, Any], text: str) -> None:
         if self.finished:
             return
+        if self.media is not None:
+            self.media.room_event(event)
         if not self.ready:
             self.backlog.append((event, text))
             return
@@ -241,6 +247,10 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(services.participant_leave)(space=self.space, by=self.user)
             await self._ok(ref)
             await self._close(1000)
+            return
+        if kind == "signal" and fields["to"] == audio.MEDIA_SERVER:
+            await self.media.signal(kind=fields["kind"], data=fields["data"])
+            await self._ok(ref)
             return
         await database_sync_to_async(SERVICES[kind])(space=self.space, by=self.user, **fields)
         await self._ok(ref)

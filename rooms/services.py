@@ -24,6 +24,7 @@ from accounts.services import hosting_ensure_allowed
 
 from . import protocol
 from .access import entry_refusal
+from .audio import may_signal, stage_close, stage_open
 from .events import CLOSE_EVENT, publish_on_commit
 from .models import TITLE_MAX, Connection, Participant, Space, validate_topics
 from .selectors import (
@@ -231,6 +232,7 @@ def space_create(
             started_at=now,
         )
         Participant.objects.create(space=space, user=host, role=Role.HOST, stage_since=now, muted=True)
+        transaction.on_commit(lambda: stage_open(space_id=space.pk))
     return space
 
 
@@ -259,6 +261,7 @@ def space_start(*, space: Space, by) -> Space:
         Participant.objects.update_or_create(
             space=space, user_id=space.host_id, defaults={"role": Role.HOST, "stage_since": now}
         )
+        transaction.on_commit(lambda: stage_open(space_id=space.pk))
         # Reminder notifications hook in here (they must be sent on commit, like events).
     return space
 
@@ -291,6 +294,7 @@ def space_end(*, space: Space, by=None) -> Space:
         Connection.objects.filter(space=space).delete()
         if was_live:
             publish_on_commit(space.pk, {"type": "space_ended", "reason": reason})
+            transaction.on_commit(lambda: stage_close(space_id=space.pk))
     return space
 
 
@@ -778,6 +782,6 @@ def signal_send(*, space: Space, by, to: int, kind: str, data: dict[str, Any]) -
     )
     if target is None or not target.present or not sender.present:
         raise NotInSpace("That person isn't here right now.")
-    if not (sender.on_stage or target.on_stage):
+    if not may_signal(sender=sender, recipient=target):
         raise RoomForbidden("Audio only flows between the stage and everyone else.")
     publish_on_commit(space.pk, {"type": "signal", "from": by.pk, "kind": kind, "data": data}, to_user=to)

@@ -77,7 +77,7 @@ PROBE_JS = """
   if (window.__probe) return;
   const ctx = new AudioContext();
   const analyser = ctx.createAnalyser();
-  analyser.fftSize = 8192;
+  analyser.fftSize = 4096; // 85 ms of audio per frame, 11.7 Hz per bin
   analyser.smoothingTimeConstant = 0;
   const seen = new WeakSet();
   function scan() {

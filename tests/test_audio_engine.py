@@ -105,6 +105,8 @@ def tones(tmp_path_factory) -> dict[int, Path]:
 @pytest.fixture(scope="module")
 def pw():
     require(os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM}")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls between its steps are fine.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -114,6 +114,11 @@ export class AudioEngine {
     }
     if (from === MEDIA_SERVER || from === this.me.user_id) return;
     let link = this.links.get(from);
+    if (data.bye && data.id === undefined) {
+      // The server says this person left or was removed: hang up whatever we had with them.
+      if (link) link.onSignal("ice", data);
+      return;
+    }
     if (msg.kind === "offer") {
       if (link && link.id !== data.id) {
         // Two connections for one pair: the newer one wins, on both sides.

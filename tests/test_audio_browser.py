@@ -1,0 +1,194 @@
+"""Live audio through the real Space page, in headless Chromium, in both modes.
+
+Peer-to-peer uses the project as `make run` does; Janus mode points a second daphne at the
+test Janus (tests/janus_fixture.py). Each speaker is a Chromium process of its own, because the
+fake microphone (a tone WAV) is per process; every person has their own browser context.
+What a page hears is measured in the page (tests/audio_tools.py).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from rooms import services
+from rooms.models import Participant
+from tests.audio_tools import inbound_bytes, launch_browser, listen, write_tone_wav
+from tests.conftest import CHROMIUM, session_cookie_for, start_asgi_server, stop_process
+from tests.factories import UserFactory
+from tests.strict import require
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+A, B, C = 440, 660, 880  # speaker A, host B, listener C who is brought up later
+WITHIN = 1.0  # seconds: a mute must silence the tone for listeners within this
+
+
+@pytest.fixture(scope="module")
+def pw():
+    require(os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM}")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls between its steps are fine.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def tones(tmp_path_factory) -> dict[int, Path]:
+    folder = tmp_path_factory.mktemp("tones")
+    return {f: write_tone_wav(folder / f"tone-{f}.wav", f) for f in (A, B, C)}
+
+
+@pytest.fixture(params=["p2p", "janus"])
+def mode(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def server(request, mode, transactional_db):
+    env = {"JANUS_URL": ""}
+    if mode == "janus":
+        janus_server = request.getfixturevalue("janus_server")
+        env = {name: str(value) for name, value in janus_server.settings().items()}
+    srv = start_asgi_server(extra_env=env, name=f"daphne-audio-{mode}")
+    yield srv
+    stop_process(srv.proc)
+
+
+@pytest.fixture
+def browsers(pw, tones) -> Iterator[Callable[[int | None], object]]:
+    """`browsers(440)`: a Chromium whose microphone plays 440 Hz (one per tone, reused)."""
+    launched: dict[int | None, object] = {}
+
+    def get(tone: int | None = None):
+        if tone not in launched:
+            launched[tone] = launch_browser(pw, wav=tones[tone] if tone else None)
+        return launched[tone]
+
+    yield get
+    for browser in launched.values():
+        browser.close()
+
+
+def open_space(browser, server, user, space):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.set_default_timeout(10_000)
+    context.add_cookies([session_cookie_for(user, server.url)])
+    page = context.new_page()
+    page.goto(f"{server.url}/spaces/{space.pk}/")
+    page.wait_for_selector("#connection[data-status=open]")
+    page.wait_for_function("window.spacesAudio !== undefined")
+    return page
+
+
+def act(page, **action) -> None:
+    """Send an action on the page's own Space websocket, as its buttons do."""
+    page.evaluate("(a) => window.spaceSocket.send(a)", action)
+
+
+def role(space, user) -> str:
+    return Participant.objects.get(space=space, user=user).role
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def until_heard(
+    page, frequency: int, *, heard: bool = True, timeout: float = 15.0, window: int = 120
+) -> float:
+    """Seconds from now until a listening window (of `window` ms) starts in which `frequency` is
+    (or is no longer) heard."""
+    start = time.monotonic()
+    while True:
+        opened = time.monotonic()
+        spectrum = listen(page, window)
+        if spectrum.heard(frequency) == heard:
+            return opened - start
+        if opened - start > timeout:
+            state = "heard" if heard else "silent"
+            raise AssertionError(f"{frequency} Hz not {state} after {timeout}s: {spectrum.describe(A, B, C)}")
+
+
+def bring_on_stage(host_page, page, space, user) -> None:
+    act(page, type="hand_raise")
+    wait_for(
+        lambda: Participant.objects.get(space=space, user=user).hand_raised_at is not None,
+        timeout=5,
+        what="hand",
+    )
+    act(host_page, type="speaker_accept", user_id=user.pk)
+    wait_for(lambda: role(space, user) == "speaker", timeout=5, what="promotion")
+    act(page, type="unmute_self")
+
+
+def test_stage_is_heard_by_listeners_and_speakers_hear_each_other_not_themselves(server, browsers, mode):
+    host, speaker, carol, lee = (
+        UserFactory(hosting_granted=True),
+        UserFactory(),
+        UserFactory(),
+        UserFactory(),
+    )
+    space = services.space_create(host=host, title=f"Tones over {mode}")
+
+    host_page = open_space(browsers(B), server, host, space)
+    a_page = open_space(browsers(A), server, speaker, space)
+    c_page = open_space(browsers(C), server, carol, space)
+    listener = open_space(browsers(B), server, lee, space)
+    act(host_page, type="unmute_self")
+    bring_on_stage(host_page, a_page, space, speaker)
+
+    # The listener hears both speakers; bytes are flowing.
+    until_heard(listener, A)
+    until_heard(listener, B)
+    spectrum = listen(listener, 500)
+    assert spectrum.heard(A) and spectrum.heard(B), spectrum.describe(A, B)
+    assert not spectrum.heard(C), "a listener's microphone must not be on air"
+    links = listener.evaluate("async () => Object.keys((await window.spacesAudio.stats()).links)")
+    expected = ["0"] if mode == "janus" else sorted([str(host.pk), str(speaker.pk)])
+    assert sorted(links) == expected, "Janus: one stream from the server; P2P: one per stage member"
+    first = inbound_bytes(listener)
+    time.sleep(0.5)
+    assert inbound_bytes(listener) > first > 0
+
+    # Each speaker hears the other and not themselves.
+    at_a = listen(a_page, 500)
+    assert at_a.heard(B) and not at_a.heard(A), at_a.describe(A, B)
+    at_host = listen(host_page, 500)
+    assert at_host.heard(A) and not at_host.heard(B), at_host.describe(A, B)
+    assert host_page.locator("#audio-state").get_attribute("data-state") == "connected"
+
+    # A mutes: 440 Hz leaves the listener within a second; 660 Hz stays. Unmuting brings it back.
+    act(a_page, type="mute_self")
+    assert until_heard(listener, A, heard=False, timeout=3) <= WITHIN
+    assert listen(listener, 300).heard(B)
+    act(a_page, type="unmute_self")
+    until_heard(listener, A, timeout=5)
+
+    if mode == "janus":
+        # A's page is modified to ignore mutes; the host's mute still silences A, in Janus.
+        a_page.evaluate("() => { window.spacesAudio.setMuted = () => {}; }")
+        act(host_page, type="mute_other", user_id=speaker.pk)
+        assert until_heard(listener, A, heard=False, timeout=3) <= WITHIN
+        assert a_page.evaluate("() => window.spacesAudio.mic.enabled") is True
+        act(a_page, type="unmute_self")
+        until_heard(listener, A, timeout=5)
+
+    # Carol is brought up: her tone reaches the listener. Sent back to the audience: it stops.
+    bring_on_stage(host_page, c_page, space, carol)
+    until_heard(listener, C, timeout=15)
+    assert listen(a_page, 400).heard(C)
+    act(host_page, type="speaker_move_to_audience", user_id=carol.pk)
+    assert until_heard(listener, C, heard=False, timeout=3) <= WITHIN
+    assert not c_page.evaluate("() => window.spacesAudio.mic !== null")
+    until_heard(c_page, A, timeout=10)  # and she still hears the stage, as a listener
