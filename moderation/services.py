@@ -109,7 +109,11 @@ def _report_close(*, report: Report, by: User, note: str, status: str, action: s
         raise PermissionDenied("Only moderators can act on reports.")
     note = (note or "").strip()[:NOTE_MAX]
     with transaction.atomic():
-        report = Report.objects.select_for_update().select_related("space", "account").get(pk=report.pk)
+        report = (
+            Report.objects.select_for_update(of=("self",))
+            .select_related("space", "account")
+            .get(pk=report.pk)
+        )
         if report.status != Report.Status.OPEN:
             raise ValidationError(f"Report #{report.pk} is already {report.get_status_display().lower()}.")
         report.status = status

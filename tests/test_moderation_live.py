@@ -6,10 +6,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.db import connections
 from django.urls import reverse
 
 from accounts.groups import MODERATORS
@@ -31,6 +33,9 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+    # The websocket tests reach the database from asgiref's sync thread; close its connection so
+    # PostgreSQL can drop the test database at the end.
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 def moderator():
