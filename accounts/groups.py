@@ -24,6 +24,7 @@ MODERATOR_PERMISSIONS = [
     "moderation.view_feedback",
     "moderation.view_spacerating",
     "moderation.view_hostrating",
+    "moderation.view_livespace",  # Spaces, live first, with "end Space now" (needs rooms.end_space)
     "ticketing.view_ticket",
     "ticketing.refund_ticket",  # one ticket at a time, in full (ticketing.services.ticket_refund)
     "ticketing.view_ledgerentry",

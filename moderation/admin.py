@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Avg, Case, Count, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models import Avg, Case, Count, F, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from rooms.models import Participant
+
 from . import selectors, services
-from .models import NOTE_MAX, AuditLog, Feedback, HostBlock, HostRating, Report, SpaceRating
+from .models import NOTE_MAX, AuditLog, Feedback, HostBlock, HostRating, LiveSpace, Report, SpaceRating
 
 
 def action_with_note(
@@ -311,3 +314,96 @@ class HostRatingAdmin(ReadOnlyAdmin):
     @admin.display(description="Spaces rated", ordering="n_spaces")
     def spaces_rated(self, obj) -> int:
         return obj.n_spaces
+
+
+# --- Spaces, live first ----------------------------------------------------------------
+
+
+@admin.register(LiveSpace)
+class LiveSpaceAdmin(ReadOnlyAdmin):
+    """What a moderator needs to decide about a Space at a glance, and the one thing they do to it."""
+
+    list_display = ("title", "host", "state", "listeners", "tickets_sold", "open_reports", "started_at")
+    list_filter = ("state",)
+    search_fields = ("title", "host__username", "host__display_name")
+    list_select_related = ("host",)
+    actions = ("end_spaces",)
+    fields = ("title", "host", "state", "topics", "speak_policy", "started_at", "ended_at", "ended_reason")
+
+    def get_queryset(self, request):
+        from rooms.selectors import fresh_connections
+
+        listeners = (
+            fresh_connections()
+            .filter(
+                space=OuterRef("pk"),
+                participant__role=Participant.Role.LISTENER,
+                participant__removed_at=None,
+            )
+            .values("space")
+            .annotate(n=Count("user_id", distinct=True))
+            .values("n")
+        )
+        reports = (
+            Report.objects.filter(space=OuterRef("pk"), status=Report.Status.OPEN)
+            .values("space")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        queryset = (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_listeners=Subquery(listeners, output_field=IntegerField()),
+                n_reports=Subquery(reports, output_field=IntegerField()),
+            )
+        )
+        if apps.is_installed("ticketing"):
+            from ticketing.models import Ticket
+
+            sold = (
+                Ticket.objects.filter(space=OuterRef("pk"), status=Ticket.Status.VALID)
+                .values("space")
+                .annotate(n=Count("pk"))
+                .values("n")
+            )
+            queryset = queryset.annotate(n_tickets=Subquery(sold, output_field=IntegerField()))
+        return queryset
+
+    def get_ordering(self, request):
+        live_first = Case(When(state=LiveSpace.State.LIVE, then=Value(0)), default=Value(1))
+        return (live_first.asc(), F("started_at").desc(nulls_last=True), "-created_at")
+
+    @admin.display(description="Listeners now", ordering="n_listeners")
+    def listeners(self, obj) -> int:
+        return obj.n_listeners or 0
+
+    @admin.display(description="Tickets sold")
+    def tickets_sold(self, obj) -> int | str:
+        return getattr(obj, "n_tickets", None) or 0
+
+    @admin.display(description="Open reports", ordering="n_reports")
+    def open_reports(self, obj):
+        if not obj.n_reports:
+            return 0
+        url = reverse("admin:moderation_report_changelist") + f"?space__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, obj.n_reports)
+
+    def has_end_permission(self, request) -> bool:
+        return request.user.has_perm("rooms.end_space")
+
+    @admin.action(description="End Space now", permissions=["end"])
+    def end_spaces(self, request, queryset):
+        def end(space, note: str) -> None:
+            services.space_end_by_moderator(space=space, by=request.user, note=note)
+
+        return action_with_note(
+            self,
+            request,
+            queryset.filter(state=LiveSpace.State.LIVE),
+            title="End Spaces now",
+            button="End now",
+            danger=True,
+            describe=lambda space: f"“{space.title}” by {space.host}",
+            apply=end,
+        )

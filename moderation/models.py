@@ -177,3 +177,12 @@ class HostRating(User):
         proxy = True
         verbose_name = "feedback by host"
         verbose_name_plural = "feedback by host"
+
+
+class LiveSpace(Space):
+    """The moderators' list of Spaces: live ones first, with what they need to decide (moderation/admin.py)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "Space (live first)"
+        verbose_name_plural = "Spaces (live first)"

@@ -368,6 +368,7 @@ def test_moderators_group_has_exactly_the_listed_permissions_and_no_auth_rights(
         "admin:moderation_spacerating_changelist",
         "admin:moderation_hostrating_changelist",
         "admin:moderation_hostblock_changelist",
+        "admin:moderation_livespace_changelist",
         "admin:accounts_user_changelist",
     ],
 )

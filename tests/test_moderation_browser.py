@@ -86,3 +86,32 @@ def test_report_modal_feedback_prompt_and_report_queue(asgi_server, browser_cont
     assert admin.get_by_test_id("count-open").inner_text() == "3"
     report.refresh_from_db()
     assert (report.status, report.moderator_note) == ("resolved", "Warned the account")
+
+
+def test_a_moderator_ends_a_live_space_from_the_admin_and_the_listener_sees_it(asgi_server, browser_context):
+    host = make_host(username="hosty", display_name="Hosty")
+    listener = UserFactory(username="listener")
+    space = live_space(host, title="Late night radio")
+    live_space(title="Another live one")
+    mod = moderator()
+
+    ear = browser_context(server=asgi_server, user=listener, **VIEWPORTS["phone"]).new_page()
+    ear.goto(f"{asgi_server.url}/spaces/{space.pk}/")
+    ear.wait_for_selector("#connection[data-status=open]")
+
+    admin = browser_context(server=asgi_server, user=mod, **VIEWPORTS["desktop"]).new_page()
+    admin.goto(f"{asgi_server.url}/admin/moderation/livespace/")
+    admin.wait_for_selector(f"input[name=_selected_action][value='{space.pk}']")
+    screenshot(admin, "moderation-admin-spaces-desktop")
+    admin.check(f"input[name=_selected_action][value='{space.pk}']")
+    admin.select_option("select[name=action]", "end_spaces")
+    admin.click("button[name=index]")
+    admin.fill("#id_note", "Threats against a speaker")
+    admin.get_by_test_id("confirm-action").click()
+    admin.wait_for_selector("ul.messagelist")
+
+    ear.wait_for_selector("[data-testid=ended]", timeout=2000)
+    assert "has ended" in ear.get_by_test_id("ended").inner_text().lower()
+    screenshot(ear, "moderation-space-ended-by-moderator-phone")
+    space.refresh_from_db()
+    assert (space.state, space.ended_reason) == ("ended", "moderator")

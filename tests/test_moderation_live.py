@@ -273,3 +273,76 @@ def test_admin_suspend_and_reinstate_actions_go_through_moderation_and_are_audit
         ("account_suspend", mod.pk),
         ("account_reinstate", mod.pk),
     ]
+
+
+# --- the moderators' list of Spaces -------------------------------------------------------
+
+
+def sell_tickets(space: Space, n: int) -> None:
+    """Sold tickets as ticketing leaves them (setup only; selling is tested in test_ticketing.py)."""
+    from django.utils import timezone
+
+    from ticketing.models import Hold, Ticket
+
+    split = {
+        "price_cents": 500,
+        "currency": "usd",
+        "commission_bps": 300,
+        "commission_cents": 15,
+        "host_share_cents": 485,
+    }
+    for _ in range(n):
+        buyer = UserFactory()
+        hold = Hold.objects.create(
+            space=space, buyer=buyer, status="completed", expires_at=timezone.now(), **split
+        )
+        Ticket.objects.create(space=space, holder=buyer, hold=hold, **split)
+
+
+def test_spaces_list_shows_live_first_with_listeners_tickets_and_reports(
+    client, django_assert_max_num_queries
+):
+    ended = live_space(title="Yesterday")
+    room_services.space_end(space=ended, by=ended.host)
+    spaces = [live_space(title=f'<b>Live {i}</b><script>alert("x")</script>') for i in range(8)]
+    busy = spaces[0]
+    for _ in range(3):
+        join(busy, UserFactory())
+    sell_tickets(busy, 2)
+    for _ in range(4):
+        services.report_create(reporter=UserFactory(), space=busy, reason="spam")
+    client.force_login(moderator())
+    with django_assert_max_num_queries(12):
+        page = client.get(reverse("admin:moderation_livespace_changelist"))
+    rows = list(page.context["cl"].result_list)
+    assert [s.state for s in rows] == ["live"] * 8 + ["ended"]
+    row = next(s for s in rows if s.pk == busy.pk)
+    assert (row.n_listeners, row.n_tickets, row.n_reports) == (3, 2, 4)
+    html = page.content.decode()
+    assert "<script>alert" not in html and "<b>Live" not in html
+
+
+def test_end_space_now_from_the_admin_ends_it_and_audits(client):
+    mod = moderator()
+    space = live_space()
+    client.force_login(mod)
+    url = reverse("admin:moderation_livespace_changelist")
+    ask = client.post(url, {"action": "end_spaces", "_selected_action": [space.pk]})
+    assert 'name="note"' in ask.content.decode()
+    space.refresh_from_db()
+    assert space.state == "live"
+    confirmed = {"action": "end_spaces", "_selected_action": [space.pk], "note_confirmed": "yes", "note": "n"}
+    client.post(url, confirmed)
+    space.refresh_from_db()
+    assert (space.state, space.ended_reason) == ("ended", "moderator")
+    assert AuditLog.objects.get().action == "space_end"
+
+
+def test_staff_outside_the_moderators_group_cannot_end_spaces(client):
+    space = live_space()
+    client.force_login(UserFactory(is_staff=True))
+    url = reverse("admin:moderation_livespace_changelist")
+    assert client.get(url).status_code == 403
+    client.post(url, {"action": "end_spaces", "_selected_action": [space.pk], "note_confirmed": "yes"})
+    space.refresh_from_db()
+    assert space.state == "live"
