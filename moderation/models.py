@@ -116,7 +116,8 @@ class AuditLog(models.Model):
         ACCOUNT_REINSTATE = "account_reinstate", "Reinstated an account"
         HOST_BLOCK = "host_block", "Host blocked a user"
         HOST_UNBLOCK = "host_unblock", "Host unblocked a user"
-        PARTICIPANT_REMOVE = "participant_remove", "Removed a participant"
+        PARTICIPANT_REMOVE = "participant_remove", "Removed someone from a Space"
+        TICKET_REFUND = "ticket_refund", "Refunded a ticket"
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
@@ -180,7 +181,7 @@ class HostRating(User):
 
 
 class LiveSpace(Space):
-    """The moderators' list of Spaces: live ones first, with what they need to decide (moderation/admin.py)."""
+    """The moderators' list of Spaces: live ones first, with what they need to decide (see admin.py)."""
 
     class Meta:
         proxy = True

@@ -37,19 +37,23 @@ class DuplicateReport(ValidationError):
 # --- the audit log ---------------------------------------------------------------
 
 
-def audit_record(*, actor: User, action: str, target: Space | User | Report, note: str = "") -> AuditLog:
-    """Write one audit row. Call it inside the transaction of the action it records."""
+def audit_record(*, actor: User, action: str, target, note: str = "") -> AuditLog:
+    """Write one audit row. Call it inside the transaction of the action it records, so the row and
+    the action commit or roll back together. `target` is any saved model instance (a Space, an
+    account, a report, a ticket…); its type, id and a label are copied, so the row outlives it."""
     if isinstance(target, Space):
         target_type, label = "space", f"“{target.title}” by {target.host}"
     elif isinstance(target, Report):
         target_type, label = "report", f"#{target.pk} on {target.target_label}"
-    else:
+    elif isinstance(target, User):
         target_type, label = "account", str(target)
+    else:
+        target_type, label = target._meta.model_name, f"{target._meta.verbose_name} #{target.pk}: {target}"
     return AuditLog.objects.create(
         actor=actor,
         actor_label=str(actor)[:64],
         action=action,
-        target_type=target_type,
+        target_type=target_type[:16],
         target_id=target.pk,
         target_label=label[:200],
         note=note[:NOTE_MAX],

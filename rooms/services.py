@@ -21,6 +21,7 @@ from django.db.models import Count, Exists, Max, OuterRef
 from django.utils import timezone
 
 from accounts.services import hosting_ensure_allowed
+from notifications import services as notifications
 
 from . import protocol
 from .access import entry_refusal
@@ -262,7 +263,8 @@ def space_start(*, space: Space, by) -> Space:
             space=space, user_id=space.host_id, defaults={"role": Role.HOST, "stage_since": now}
         )
         transaction.on_commit(lambda: stage_open(space_id=space.pk))
-        # Reminder notifications hook in here (they must be sent on commit, like events).
+        # Everyone reminded is told: rows in the outbox, sent by the sweep only after commit.
+        notifications.space_live_notify(space=space)
     return space
 
 
@@ -650,6 +652,11 @@ def participant_remove(*, space: Space, by, user_id: int) -> Participant:
         p.removed_by = by
         p.save()
         Connection.objects.filter(participant=p).delete()
+        # An enforcement action: recorded in the moderation audit log, in this transaction.
+        from moderation.services import audit_record
+
+        note = f"Removed from “{space.title}”"
+        audit_record(actor=by, action="participant_remove", target=p.user, note=note)
         publish_on_commit(space.pk, {"type": "participant_left", "user_id": p.user_id, "reason": "removed"})
         publish_on_commit(space.pk, {"type": CLOSE_EVENT, "code": protocol.CLOSE_REMOVED}, to_user=p.user_id)
         if was_listener:

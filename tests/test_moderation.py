@@ -544,3 +544,16 @@ def test_my_reports_page_query_count_does_not_grow(client, django_assert_max_num
     with django_assert_max_num_queries(5):
         page = client.get(reverse("moderation:my_reports"))
     assert page.content.decode().count('data-testid="my-report"') == 40
+
+
+def test_the_moderator_command_makes_staff_in_the_group_and_undoes_it():
+    from django.core.management import call_command
+
+    user = UserFactory()
+    call_command("moderator", "add", user.username)
+    user.refresh_from_db()
+    assert user.is_staff and not user.is_superuser
+    assert user.has_perm("moderation.change_report") and user.has_perm("rooms.end_space")
+    call_command("moderator", "remove", user.username)
+    user.refresh_from_db()
+    assert not user.is_staff and not user.groups.exists()

@@ -113,6 +113,21 @@ async def test_blocking_someone_in_the_hosts_live_space_removes_them_and_closes_
     await host_peer.close()
 
 
+def test_a_host_removing_someone_is_audited():
+    host, pest = make_host(), UserFactory()
+    space = live_space(host, title="Quiet room")
+    join(space, pest)
+    room_services.participant_remove(space=space, by=host, user_id=pest.pk)
+    row = AuditLog.objects.get()
+    assert (row.action, row.actor_id, row.target_type, row.target_id) == (
+        "participant_remove",
+        host.pk,
+        "account",
+        pest.pk,
+    )
+    assert row.note == "Removed from “Quiet room”"
+
+
 def test_a_blocked_user_cannot_exchange_audio_signals():
     host, pest = make_host(), UserFactory()
     space = live_space(host)
@@ -208,7 +223,10 @@ async def test_a_suspended_users_sockets_close_within_a_second_and_reconnecting_
 
     their_state, removed, audit = await state()
     assert their_state == "ended" and removed
-    assert audit == [("account_suspend", user.pk, "Spam ring")]
+    assert sorted(audit) == [
+        ("account_suspend", user.pk, "Spam ring"),
+        ("participant_remove", user.pk, "Removed from “Elsewhere”"),
+    ]
 
     again = await connect(elsewhere, user, expect_snapshot=False)
     assert again.first["code"] == "entry_refused"
@@ -270,6 +288,7 @@ def test_admin_suspend_and_reinstate_actions_go_through_moderation_and_are_audit
     user.refresh_from_db()
     assert not user.is_suspended
     assert list(AuditLog.objects.order_by("id").values_list("action", "actor")) == [
+        ("participant_remove", mod.pk),
         ("account_suspend", mod.pk),
         ("account_reinstate", mod.pk),
     ]
