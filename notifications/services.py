@@ -387,6 +387,23 @@ def reminder_set(*, user: User, space: Space) -> bool:
     return True
 
 
+def reminder_set_many(*, space: Space, user_ids: Iterable[int]) -> int:
+    """`reminder_set` for a crowd (imports, ticket buyers, benchmarks). Returns how many were new."""
+    if space.state != Space.State.SCHEDULED:
+        raise ValidationError("This Space isn't scheduled any more, so there is nothing to remind you of.")
+    ids = sorted(set(user_ids) - {space.host_id})
+    with transaction.atomic():
+        before = Reminder.objects.filter(space=space).count()
+        Reminder.objects.bulk_create(
+            [Reminder(user_id=pk, space=space) for pk in ids], ignore_conflicts=True, batch_size=1000
+        )
+        people = []
+        for chunk in _chunks(ids, 900):
+            people += list(User.objects.filter(pk__in=chunk).values_list("pk", "time_zone"))
+        deliveries_plan(rows=_timed_rows_for_reminded(space, people))
+        return Reminder.objects.filter(space=space).count() - before
+
+
 def reminder_remove(*, user: User, space: Space) -> bool:
     """Stop being reminded about `space`. Returns False if there was no reminder."""
     with transaction.atomic():
