@@ -114,6 +114,7 @@ def schedule_new(request: HttpRequest) -> HttpResponse:
             "eligibility": eligibility,
             "upcoming": scheduling.upcoming_count(host=request.user),
             "max_upcoming": settings.SPACES_SCHEDULE_MAX_UPCOMING,
+            "max_days": settings.SPACES_SCHEDULE_MAX_DAYS,
         },
         status=400 if form.errors else 200,
     )
