@@ -193,7 +193,8 @@ def ticket_purchase_begin(*, space: Space, buyer: User, success_url: str, cancel
     now = timezone.now()
     with transaction.atomic():
         ts = (
-            TicketSettings.objects.select_for_update()
+            # Only the settings row: the Space and host rows are locked by rooms in another order.
+            TicketSettings.objects.select_for_update(of=("self",))
             .select_related("space__host")
             .filter(space=space)
             .first()
@@ -293,7 +294,7 @@ def ticket_issue(
         return "unknown_hold"
     with transaction.atomic():
         ts = TicketSettings.objects.select_for_update().get(space_id=hold.space_id)
-        hold = Hold.objects.select_for_update().select_related("space").get(pk=hold_id)
+        hold = Hold.objects.select_for_update(of=("self",)).select_related("space").get(pk=hold_id)
         if hold.status == Hold.Status.COMPLETED or Ticket.objects.filter(hold=hold).exists():
             return "ticket_already_issued"
         problem = ""
@@ -474,7 +475,9 @@ def ticket_refund_process(*, ticket_id: int) -> bool:
         )
         return False
     with transaction.atomic():
-        ticket = Ticket.objects.select_for_update().select_related("space").get(pk=ticket_id)
+        ticket = (
+            Ticket.objects.select_for_update(of=("self",)).select_related("space", "holder").get(pk=ticket_id)
+        )
         if ticket.status != Ticket.Status.REFUNDING:
             return False
         ticket.status, ticket.refunded_at, ticket.stripe_refund_id = (
