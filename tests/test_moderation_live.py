@@ -255,6 +255,26 @@ def test_a_suspended_user_cannot_sign_in_host_or_join_until_reinstated(client):
     ]
 
 
+def test_a_suspended_user_cannot_buy_a_ticket_or_speak_until_reinstated():
+    from django.core.exceptions import PermissionDenied
+
+    from tests.test_ticketing_support import begin, ticketed_space
+
+    mod, buyer = moderator(), UserFactory()
+    space = ticketed_space()
+    services.account_suspend(user=buyer, by=mod)
+    buyer.refresh_from_db()
+    with pytest.raises(PermissionDenied, match="suspended"):
+        begin(space, buyer)
+    stage = live_space()
+    with pytest.raises(room_services.EntryRefused, match="suspended"):
+        join(stage, buyer)  # no way in, so no way onto the stage
+    services.account_reinstate(user=buyer, by=mod)
+    buyer.refresh_from_db()
+    join(stage, buyer)
+    room_services.hand_raise(space=stage, by=buyer)
+
+
 def test_moderators_cannot_suspend_superusers_or_themselves():
     mod = moderator()
     boss = UserFactory(is_staff=True, is_superuser=True)
