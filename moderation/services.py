@@ -196,12 +196,9 @@ def host_unblock(*, host: User, user: User) -> bool:
 def feedback_submit(*, space: Space, user: User, rating: int, comment: str = "") -> Feedback:
     """Record how the audio was. A second answer from the same person replaces the first, so the
     one-tap rating and the comment that may follow it are one row."""
-    if not user.is_authenticated:
-        raise PermissionDenied("Sign in to rate a Space.")
-    if space.host_id == user.pk:
-        raise PermissionDenied("Hosts don't rate their own Spaces.")
-    if not _took_part(space=space, user=user):
-        raise PermissionDenied("Only people who were in this Space can rate it.")
+    refusal = feedback_refusal(space=space, user=user)
+    if refusal:
+        raise PermissionDenied(refusal)
     if not isinstance(rating, int) or not 1 <= rating <= 5:
         raise ValidationError("Choose a rating from 1 to 5.")
     comment = (comment or "").strip()
@@ -213,10 +210,18 @@ def feedback_submit(*, space: Space, user: User, rating: int, comment: str = "")
     return feedback
 
 
-def _took_part(*, space: Space, user: User) -> bool:
+def feedback_refusal(*, space: Space, user: User) -> str | None:
+    """Why `user` may not rate `space`, in words for them; None when they may (listeners, speakers
+    and co-hosts who were in it; not its host)."""
     from rooms.models import Participant
 
-    return Participant.objects.filter(space=space, user=user).exists()
+    if not user.is_authenticated:
+        return "Sign in to rate a Space."
+    if space.host_id == user.pk:
+        return "Hosts don't rate their own Spaces."
+    if not Participant.objects.filter(space=space, user=user).exists():
+        return "Only people who were in this Space can rate it."
+    return None
 
 
 # --- moderators' enforcement ---------------------------------------------------------

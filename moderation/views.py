@@ -88,6 +88,9 @@ def my_reports(request: HttpRequest) -> HttpResponse:
 def feedback(request: HttpRequest, space_id: int) -> HttpResponse:
     """The “How was the audio?” prompt: one tap posts a rating; the comment box that follows is optional."""
     space = get_object_or_404(Space.objects.select_related("host"), pk=space_id)
+    refusal = services.feedback_refusal(space=space, user=request.user)
+    if refusal:
+        return render(request, "403.html", {"exception": refusal}, status=403)
     existing = Feedback.objects.filter(space=space, user=request.user).first()
     status = 200
     if request.method == "POST":
@@ -98,8 +101,6 @@ def feedback(request: HttpRequest, space_id: int) -> HttpResponse:
                 existing = services.feedback_submit(
                     space=space, user=request.user, rating=form.cleaned_data["rating"], comment=comment
                 )
-            except PermissionDenied as exc:
-                return render(request, "403.html", {"exception": str(exc)}, status=403)
             except ValidationError as exc:
                 form.add_error(None, exc.messages[0])
                 status = 400

@@ -311,7 +311,10 @@ def test_feedback_refuses_outsiders_and_bad_ratings(client):
     space = live_space()
     client.force_login(UserFactory())
     url = reverse("moderation:feedback", args=[space.pk])
+    assert client.get(url).status_code == 403
     assert client.post(url, {"rating": "5"}).status_code == 403
+    client.force_login(space.host)
+    assert "Hosts don" in client.get(url).content.decode()
     client.force_login(listener_in(space))
     assert client.post(url, {"rating": "9"}).status_code == 400
     assert client.post(url, {"rating": "3", "comment": "c" * 501}).status_code == 400
@@ -557,3 +560,12 @@ def test_the_moderator_command_makes_staff_in_the_group_and_undoes_it():
     call_command("moderator", "remove", user.username)
     user.refresh_from_db()
     assert not user.is_staff and not user.groups.exists()
+
+
+def test_moderators_see_user_text_escaped_in_the_user_admin(client):
+    person = UserFactory(display_name=XSS, bio=XSS)
+    client.force_login(moderator())
+    pages = (reverse("admin:accounts_user_changelist"), reverse("admin:accounts_user_change", args=[person.pk]))
+    for url in pages:
+        html = client.get(url).content.decode()
+        assert XSS not in html and "&lt;script&gt;" in html
