@@ -565,7 +565,9 @@ def test_the_moderator_command_makes_staff_in_the_group_and_undoes_it():
 def test_moderators_see_user_text_escaped_in_the_user_admin(client):
     person = UserFactory(display_name=XSS, bio=XSS)
     client.force_login(moderator())
-    pages = (reverse("admin:accounts_user_changelist"), reverse("admin:accounts_user_change", args=[person.pk]))
-    for url in pages:
+    for url in (
+        reverse("admin:accounts_user_changelist"),
+        reverse("admin:accounts_user_change", args=[person.pk]),
+    ):
         html = client.get(url).content.decode()
         assert XSS not in html and "&lt;script&gt;" in html
