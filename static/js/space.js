@@ -210,7 +210,7 @@ function render() {
   $("#captions-host-label").textContent = state.space.captions ? "Captions on" : "Captions off";
   $("#captions").hidden = !state.space.captions || captionsHidden;
   $("#captions-viewer-toggle").hidden = !state.space.captions;
-  $("#captions-viewer-toggle").textContent = captionsHidden ? "Show captions" : "Hide captions";
+  $("#captions-viewer-label").textContent = captionsHidden ? "Show captions" : "Hide captions";
   if (state.space.state === "ended") showEnded();
   if (audio) audio.updateState(state);
   if (audio) audio.setMuted(me.muted);

@@ -36,9 +36,15 @@ export function sortStage(stage) {
   return [...stage].sort((a, b) => ROLE_RANK[a.role] - ROLE_RANK[b.role]);
 }
 
+// Static markup only (no user text), so building it from a string is safe.
+const MIC_SVG = '<svg viewBox="0 0 24 24" width="14" height="14" fill="none" stroke="currentColor" stroke-width="2.4" stroke-linecap="round" aria-hidden="true"><rect x="9" y="2" width="6" height="12" rx="3"/><path d="M5 10v1a7 7 0 0 0 14 0v-1M12 18v4"/></svg>';
+const MIC_OFF_SVG = '<svg viewBox="0 0 24 24" width="14" height="14" fill="none" stroke="currentColor" stroke-width="2.4" stroke-linecap="round" aria-hidden="true"><path d="M2 2l20 20M9 9v2a3 3 0 0 0 5.1 2.1M15 9.3V5a3 3 0 0 0-5.9-.8M19 10v1a7 7 0 0 1-.9 3.4M5 10v1a7 7 0 0 0 11.2 5.6M12 18v4"/></svg>';
+
 function micIcon(muted) {
   const label = muted ? "Muted" : "Mic on";
-  return el("span", { class: `mic ${muted ? "mic-off" : "mic-on"}`, title: label, "aria-label": label, role: "img" }, muted ? "🔇" : "🎙️");
+  const badge = el("span", { class: `mic ${muted ? "mic-off" : "mic-on"}`, title: label, "aria-label": label, role: "img" });
+  badge.innerHTML = muted ? MIC_OFF_SVG : MIC_SVG;
+  return badge;
 }
 
 /** Stage grid: host, co-hosts, speakers. */
