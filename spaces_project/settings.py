@@ -58,8 +58,8 @@ INSTALLED_APPS = [
     "accounts",
     "rooms",
     "ticketing",
-    "moderation",
     "notifications",
+    "moderation",
 ]
 
 MIDDLEWARE = [
@@ -150,6 +150,7 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_in": str(_queue),
         "data_folder_out": str(_queue),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -267,39 +268,6 @@ SPACES_CAPTIONS_WORKERS = env_int("SPACES_CAPTIONS_WORKERS", 2)
 # Seconds of audio queued per speaker before the oldest is dropped (captions lag at most this much).
 SPACES_CAPTIONS_QUEUE_SECONDS = env_int("SPACES_CAPTIONS_QUEUE_SECONDS", 3)
 
-# --- audio ---
-# ICE servers every browser uses (rooms/audio.py), as JSON: [{"urls": "stun:stun.example.org:3478"}].
-# Empty: host candidates only, enough on one network; add STUN (and TURN below) for the internet.
-SPACES_ICE_SERVERS = env_str("SPACES_ICE_SERVERS", "[]")
-# coturn `static-auth-secret` (use-auth-secret): each person gets HMAC credentials valid TURN_TTL seconds.
-TURN_SECRET = env_str("TURN_SECRET")
-# Comma-separated, e.g. turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349
-TURN_URLS = env_list("TURN_URLS")
-TURN_TTL = env_int("TURN_TTL", 6 * 3600)
-
-# --- rooms ---
-# A live Space ends by itself when its host has had no live connection for this long; stage members
-# whose connection is gone this long lose their seat.
-SPACES_HOST_GRACE_SECONDS = env_int("SPACES_HOST_GRACE_SECONDS", 120)
-# Every process refreshes its sockets' presence rows this often; rows older than the stale age are
-# not counted (their process died) and the sweep deletes them.
-SPACES_PRESENCE_HEARTBEAT_SECONDS = env_int("SPACES_PRESENCE_HEARTBEAT_SECONDS", 20)
-SPACES_PRESENCE_STALE_SECONDS = env_int("SPACES_PRESENCE_STALE_SECONDS", 60)
-# Reactions one person may send per window in one Space; more are dropped and the sender told.
-SPACES_REACTIONS_PER_WINDOW = env_int("SPACES_REACTIONS_PER_WINDOW", 5)
-SPACES_REACTIONS_WINDOW_SECONDS = env_int("SPACES_REACTIONS_WINDOW_SECONDS", 5)
-CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
-CELERY_BEAT_SCHEDULE["rooms-presence-sweep"] = {
-    "task": "rooms.tasks.presence_sweep",
-    "schedule": 15.0,
-    "options": {"expires": 30.0},
-}
-
-# --- moderation ---
-# Reports one person may file per window (moderation.services.report_create); more are refused until it passes.
-SPACES_REPORTS_PER_WINDOW = env_int("SPACES_REPORTS_PER_WINDOW", 5)
-SPACES_REPORTS_WINDOW_SECONDS = env_int("SPACES_REPORTS_WINDOW_SECONDS", 600)
-
 # --- notifications ---
 # Scheduling rules (DESIGN.md): how far ahead, and how many upcoming Spaces per host.
 SPACES_SCHEDULE_MAX_DAYS = env_int("SPACES_SCHEDULE_MAX_DAYS", 30)
@@ -324,6 +292,11 @@ CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
     # A sweep that waited longer than one period in the queue is superseded by the next one.
     "options": {"expires": NOTIFICATIONS_SWEEP_SECONDS * 2},
 }
+
+# --- moderation ---
+# Reports one person may file per window (moderation.services.report_create); more are refused until it passes.
+SPACES_REPORTS_PER_WINDOW = env_int("SPACES_REPORTS_PER_WINDOW", 5)
+SPACES_REPORTS_WINDOW_SECONDS = env_int("SPACES_REPORTS_WINDOW_SECONDS", 600)
 
 # --- ticketing ---
 # With no STRIPE_SECRET_KEY, checkout and payout onboarding are a local test mode (ticketing/gateway.py):
@@ -363,3 +336,31 @@ CELERY_BEAT_SCHEDULE["ticketing-sweep"] = {
     "schedule": SPACES_TICKET_SWEEP_SECONDS,
     "options": {"expires": SPACES_TICKET_SWEEP_SECONDS * 2},
 }
+
+# --- rooms ---
+# A live Space ends by itself when its host has had no live connection for this long; stage members
+# whose connection is gone this long lose their seat.
+SPACES_HOST_GRACE_SECONDS = env_int("SPACES_HOST_GRACE_SECONDS", 120)
+# Every process refreshes its sockets' presence rows this often; rows older than the stale age are
+# not counted (their process died) and the sweep deletes them.
+SPACES_PRESENCE_HEARTBEAT_SECONDS = env_int("SPACES_PRESENCE_HEARTBEAT_SECONDS", 20)
+SPACES_PRESENCE_STALE_SECONDS = env_int("SPACES_PRESENCE_STALE_SECONDS", 60)
+# Reactions one person may send per window in one Space; more are dropped and the sender told.
+SPACES_REACTIONS_PER_WINDOW = env_int("SPACES_REACTIONS_PER_WINDOW", 5)
+SPACES_REACTIONS_WINDOW_SECONDS = env_int("SPACES_REACTIONS_WINDOW_SECONDS", 5)
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["rooms-presence-sweep"] = {
+    "task": "rooms.tasks.presence_sweep",
+    "schedule": 15.0,
+    "options": {"expires": 30.0},
+}
+
+# --- audio ---
+# ICE servers every browser uses (rooms/audio.py), as JSON: [{"urls": "stun:stun.example.org:3478"}].
+# Empty: host candidates only, enough on one network; add STUN (and TURN below) for the internet.
+SPACES_ICE_SERVERS = env_str("SPACES_ICE_SERVERS", "[]")
+# coturn `static-auth-secret` (use-auth-secret): each person gets HMAC credentials valid TURN_TTL seconds.
+TURN_SECRET = env_str("TURN_SECRET")
+# Comma-separated, e.g. turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349
+TURN_URLS = env_list("TURN_URLS")
+TURN_TTL = env_int("TURN_TTL", 6 * 3600)
