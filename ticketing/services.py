@@ -183,6 +183,16 @@ def ticket_purchase_begin(*, space: Space, buyer: User, success_url: str, cancel
     if buyer.pk == space.host_id:
         raise TicketError("You're the host of this Space, so you don't need a ticket.")
 
+    # In a rush most people arrive after the last ticket went: tell them without queueing for the
+    # lock. Issued tickets only ever go away by refund, so "sold out" read here stays true.
+    known = TicketSettings.objects.filter(space=space, refunds_requested_at__isnull=True).first()
+    if known is not None:
+        sold = Ticket.objects.filter(space=space, status__in=selectors.SEAT_STATUSES).count()
+        if sold >= known.capacity:
+            if Ticket.objects.filter(space=space, holder=buyer, status=Ticket.Status.VALID).exists():
+                raise AlreadyHasTicket("You already have a ticket for this Space.")
+            raise SoldOut("Sold out.")
+
     # A lapsed checkout of this buyer's must be closed at the provider before its seat is let go.
     lapsed = Hold.objects.filter(
         space=space, buyer=buyer, status=Hold.Status.OPEN, expires_at__lte=timezone.now()
