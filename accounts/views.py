@@ -30,7 +30,10 @@ def profile(request: HttpRequest, username: str) -> HttpResponse:
     person = selectors.user_with_follow_state(username=username, viewer=request.user).first()
     if person is None:
         raise Http404("No such account")
-    return render(request, "accounts/profile.html", {"person": person})
+    from moderation.selectors import is_blocked_by_host
+
+    blocked = request.user.is_authenticated and is_blocked_by_host(host_id=request.user.pk, user_id=person.pk)
+    return render(request, "accounts/profile.html", {"person": person, "blocked": blocked})
 
 
 def _follow_response(request: HttpRequest, person: User) -> HttpResponse:

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from accounts.services import hosting_eligibility
+from ticketing.selectors import ticket_box
 
 from . import services
 from .access import entry_refusal
@@ -55,16 +56,20 @@ def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
         from .schedule_views import scheduled_space_page
 
         return scheduled_space_page(request, space)
+    context = {"space": space, **ticket_box(space=space, viewer=request.user)}
     if space.state != Space.State.LIVE or not request.user.is_authenticated:
-        return render(request, "rooms/space_closed.html", {"space": space})
+        return render(request, "rooms/space_closed.html", context)
     refusal = entry_refusal(space=space, user=request.user)
     if refusal:
-        return render(request, "rooms/space_closed.html", {"space": space, "refusal": refusal}, status=403)
-    config = {
+        return render(request, "rooms/space_closed.html", {**context, "refusal": refusal}, status=403)
+    feedback_url = reverse("moderation:feedback", args=[space.pk])
+    context["config"] = {
         "space_id": space.pk,
         "user_id": request.user.pk,
         "ws_path": f"/ws/spaces/{space.pk}/",
-        "leave_url": reverse("home"),
+        # Leaving asks "How was the audio?"; the host has nobody to rate but themselves.
+        "leave_url": reverse("home") if request.user.pk == space.host_id else feedback_url,
         "audio": _audio_config(space=space, user=request.user),
     }
-    return render(request, "rooms/space.html", {"space": space, "config": config, "reactions": REACTIONS})
+    context.update(reactions=REACTIONS, feedback_url=feedback_url, is_host=request.user.pk == space.host_id)
+    return render(request, "rooms/space.html", context)

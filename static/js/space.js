@@ -42,6 +42,20 @@ function nameOf(userId) {
   return p ? p.name : "Someone";
 }
 
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+async function postForm(url) {
+  try {
+    const response = await fetch(url, { method: "POST", headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" }, credentials: "same-origin" });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
 function send(action) {
   const ref = socket.send(action);
   if (ref === null) toast("You're offline — reconnecting…", "error");
@@ -141,7 +155,7 @@ const ephemeral = {
   },
   space_ended(msg) {
     state.space.state = "ended";
-    showEnded(msg.reason);
+    state.space.ended_reason = msg.reason;
   },
   ok() {
     return "no-render";
@@ -211,7 +225,7 @@ function render() {
   $("#captions").hidden = !state.space.captions || captionsHidden;
   $("#captions-viewer-toggle").hidden = !state.space.captions;
   $("#captions-viewer-label").textContent = captionsHidden ? "Show captions" : "Hide captions";
-  if (state.space.state === "ended") showEnded();
+  if (state.space.state === "ended") showEnded(state.space.ended_reason);
   if (audio) audio.updateState(state);
   if (audio) audio.setMuted(me.muted);
 }
@@ -224,6 +238,7 @@ function showEnded(reason) {
     host_gone: "This Space ended because the host left.",
   }[reason] || "This Space has ended.";
   $("#ended-reason").textContent = text;
+  if (overlay.hidden) document.body.dispatchEvent(new CustomEvent("spaces:ended")); // loads the rating prompt
   overlay.hidden = false;
   document.body.classList.add("space-ended");
   if (audio) {
@@ -241,7 +256,7 @@ function showClosed(code, reason) {
     4411: "You were removed from this Space.",
     4412: reason || "Your connection was closed by a moderator.",
   };
-  if (code === 4410) return showEnded();
+  if (code === 4410) return showEnded(state?.space?.ended_reason);
   if (code === 1000) return;
   $("#ended-reason").textContent = messages[code] || reason || "You left this Space.";
   $("#ended-title").textContent = code === 4411 ? "Removed" : "Can't stay in this Space";
@@ -285,6 +300,7 @@ function personActions(p) {
     if (host && p.role === "speaker") actions.push(["Make co-host", { type: "cohost_appoint", user_id: p.user_id }]);
     if (host && p.role === "cohost") actions.push(["Remove co-host", { type: "cohost_remove", user_id: p.user_id }]);
     if (p.role !== "host" && (host || p.role === "speaker" || p.role === "listener")) actions.push(["Remove from Space", { type: "participant_remove", user_id: p.user_id }, "danger"]);
+    if (host) actions.push(["Block from all my Spaces", { http: `/u/${encodeURIComponent(p.username)}/block/` }, "danger"]);
   }
   return actions;
 }
@@ -302,8 +318,13 @@ function openPersonSheet(p) {
         type: "button",
         onclick: () => {
           if (action.type === "participant_remove" && !confirm(`Remove ${p.name} from this Space? They won't be able to come back.`)) return;
-          send(action);
           sheet.close();
+          if (action.http) {
+            if (!confirm(`Block ${p.name} from all your Spaces? They'll be removed now and can't join again.`)) return;
+            postForm(action.http).then((ok) => toast(ok ? `${p.name} is blocked from your Spaces.` : "Couldn't block them. Try again.", ok ? "success" : "error"));
+            return;
+          }
+          send(action);
         },
       }, label),
     ),
