@@ -173,8 +173,11 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         await self._send(snapshot)
         backlog, self.backlog = self.backlog, []
         for event, text in backlog:
-            if event.get("v", snapshot["v"] + 1) > snapshot["v"]:
-                await self.send(text_data=text)
+            if event.get("v", snapshot["v"] + 1) <= snapshot["v"]:
+                continue  # already in the snapshot
+            if event["type"] == "participant_joined" and event["participant"]["user_id"] == self.user.pk:
+                continue  # our own arrival
+            await self.send(text_data=text)
         self.ready = True
 
     # --- from this process's hub (every event of the Space) ---------------------------------

@@ -792,3 +792,13 @@ def signal_send(*, space: Space, by, to: int, kind: str, data: dict[str, Any]) -
     if not may_signal(sender=sender, recipient=target):
         raise RoomForbidden("Audio only flows between the stage and everyone else.")
     publish_on_commit(space.pk, {"type": "signal", "from": by.pk, "kind": kind, "data": data}, to_user=to)
+
+
+# --- moderation hook ------------------------------------------------------------------------------
+
+
+def user_sockets_close(*, user_id: int, message: str, code: int = protocol.CLOSE_FORCED) -> None:
+    """Close every Space socket `user_id` has open, in any process, once the current transaction
+    commits (e.g. when their account is suspended). `message` is shown to them. Their presence is
+    cleaned up by the normal disconnect path; ``entry_refusal`` keeps them out afterwards."""
+    publish_on_commit(None, {"type": CLOSE_EVENT, "code": code, "message": message}, to_user=user_id)

@@ -50,41 +50,52 @@ def session_cookie(user) -> str:
 
 
 class Peer:
-    """One browser tab on the Space websocket."""
+    """One browser tab on the Space websocket. Frames skipped while waiting for one kind are kept
+    for the next read, so no event is lost to the order in which a test looks for them."""
 
     def __init__(self, communicator: WebsocketCommunicator, snapshot: dict | None, first: dict) -> None:
         self.ws = communicator
         self.snapshot = snapshot
         self.first = first
+        self.kept: list[dict] = []
 
     async def send(self, **message) -> None:
         await self.ws.send_json_to(message)
 
-    async def recv(self, timeout: float = 3) -> dict:
-        return await self.ws.receive_json_from(timeout=timeout)
+    async def _next(self, deadline: float) -> dict:
+        left = deadline - asyncio.get_running_loop().time()
+        return await self.ws.receive_json_from(timeout=max(left, 0.01))
 
     async def until(self, kind: str, timeout: float = 3, **match) -> dict:
-        """The next frame of this type (and fields), skipping others."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            left = deadline - asyncio.get_running_loop().time()
-            frame = await self.ws.receive_json_from(timeout=max(left, 0.01))
-            if frame.get("type") == kind and all(frame.get(k) == v for k, v in match.items()):
-                return frame
+        """The first frame of this type (and fields), kept or new; others are kept."""
 
-    async def ask(self, kind: str, timeout: float = 3, **fields) -> dict:
-        """Send an action with a ref and return its answer (ok or error)."""
-        ref = uuid.uuid4().hex[:8]
-        await self.send(type=kind, ref=ref, **fields)
+        def fits(frame):
+            return frame.get("type") == kind and all(frame.get(k) == v for k, v in match.items())
+
+        for i, frame in enumerate(self.kept):
+            if fits(frame):
+                return self.kept.pop(i)
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            left = deadline - asyncio.get_running_loop().time()
-            frame = await self.ws.receive_json_from(timeout=max(left, 0.01))
-            if frame.get("ref") == ref:
+            frame = await self._next(deadline)
+            if fits(frame):
                 return frame
+            self.kept.append(frame)
+
+    async def ask(self, action: str, /, timeout: float = 3, **fields) -> dict:
+        """Send an action with a ref and return its answer (ok, error, or the snapshot for resync)."""
+        ref = uuid.uuid4().hex[:8]
+        await self.send(type=action, ref=ref, **fields)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            frame = await self._next(deadline)
+            if frame.get("ref") == ref or (action == "resync" and frame["type"] == "snapshot"):
+                return frame
+            self.kept.append(frame)
 
     async def drain(self, timeout: float = 0.2) -> list[dict]:
-        frames = []
+        """Every frame kept or arriving within `timeout`."""
+        frames, self.kept = self.kept, []
         while not await self.ws.receive_nothing(timeout=timeout):
             frames.append(await self.ws.receive_json_from())
         return frames
@@ -93,7 +104,9 @@ class Peer:
         await self.ws.disconnect()
 
 
-async def connect(space_or_id, user, *, origin: bytes = b"http://127.0.0.1", expect_snapshot: bool = True) -> Peer:
+async def connect(
+    space_or_id, user, *, origin: bytes = b"http://127.0.0.1", expect_snapshot: bool = True
+) -> Peer:
     from spaces_project.asgi import application
 
     space_id = getattr(space_or_id, "pk", space_or_id)
