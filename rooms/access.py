@@ -7,6 +7,7 @@ Pages, the websocket and the join service all ask ``entry_refusal``. Features th
 from __future__ import annotations
 
 from moderation.selectors import is_blocked_by_host
+from ticketing.selectors import has_ticket_access
 
 from .models import Participant, Space
 
@@ -25,4 +26,6 @@ def entry_refusal(*, space: Space, user) -> str | None:
         return "You were removed from this Space, so you can't rejoin it."
     if is_blocked_by_host(host_id=space.host_id, user_id=user.pk):
         return "The host has blocked you from their Spaces, so you can't join this one."
+    if not has_ticket_access(space=space, user=user):
+        return "This is a ticketed Space. Buy a ticket to listen in."
     return None
