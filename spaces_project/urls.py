@@ -5,12 +5,15 @@ from django.urls import include, path
 
 from accounts import views as account_views
 
+from .views import healthz
+
 admin.site.site_header = "Spaces moderation"
 admin.site.site_title = "Spaces admin"
 admin.site.index_title = "Moderation"
 
 urlpatterns = [
     path("", account_views.home, name="home"),
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
