@@ -28,6 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from notifications.services import notify
 from rooms.models import Space
 
 from . import selectors
@@ -514,12 +515,7 @@ def ticket_refund_process(*, ticket_id: int) -> bool:
 
 
 def _notify_refunded(ticket: Ticket) -> None:
-    try:
-        from notifications.services import notify
-    except ImportError:  # TEMPORARY until notifications lands
-        log.warning("notifications app missing; ticket %s holder not told", ticket.pk)
-        return
-
+    """In-app and by email, through the notifications outbox, in the refund's own transaction."""
     amount = format_cents(ticket.price_cents, ticket.currency)
     why = Ticket.RefundReason(ticket.refund_reason).label if ticket.refund_reason else "Refunded"
     notify(
