@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -166,6 +167,8 @@ def main() -> None:
     Space.objects.filter(pk=space.pk).update(scheduled_for=due)
 
     expected = set(people.values())
+    load_before = os.getloadavg()[0]
+    sink_cpu_started = time.process_time()
     deadline = time.monotonic() + args.lead + args.timeout
     while time.monotonic() < deadline:
         with sink.lock:
@@ -184,6 +187,9 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             p.kill()
     controller.stop()
+    sink_cpu = time.process_time() - sink_cpu_started
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # workers, their pool children, beat
+    worker_cpu = children.ru_utime + children.ru_stime
 
     with sink.lock:
         arrivals = [a for a in sink.arrivals if a[1] in expected]
@@ -211,6 +217,12 @@ def main() -> None:
         "duplicates": sum(n - 1 for n in ids.values()),
         "missing": len(expected - delivered),
         "statuses": dict(statuses),
+        # The CPU it took, so a run on a shared, busy machine can be read: at 2 free cores the
+        # same work takes about (worker + sink + database) CPU seconds / 2.
+        "cpu_seconds_workers_and_beat": round(worker_cpu, 1),
+        "cpu_seconds_sink": round(sink_cpu, 1),
+        "worker_cpu_ms_per_message": round(worker_cpu / max(1, len(delivered)) * 1000, 2),
+        "load_average_at_start": round(load_before, 1),
     }
     User.objects.filter(username__startswith=prefix).delete()
     print(json.dumps(result))

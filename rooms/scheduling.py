@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import hosting_ensure_allowed
 from notifications import services as notifications
+from ticketing.services import tickets_refund_for_space
 
 from .models import Space, validate_topics
 
@@ -154,7 +155,8 @@ def space_reschedule(
 
 
 def space_cancel(*, space: Space, by: User, reason: str = "") -> Space:
-    """Cancel a scheduled Space: pending reminders are withdrawn and everyone reminded is told."""
+    """Cancel a scheduled Space: pending reminders are withdrawn, everyone reminded or holding a
+    ticket is told, and tickets are refunded."""
     _ensure_host(space, by, staff_ok=True)
     with transaction.atomic():
         space = _locked(space)
@@ -164,6 +166,8 @@ def space_cancel(*, space: Space, by: User, reason: str = "") -> Space:
         space.ended_reason = "cancelled" if space.host_id == by.pk else "cancelled_by_staff"
         space.save(update_fields=["state", "ended_at", "ended_reason", "updated_at"])
         notifications.schedule_cancelled(space=space, reason=reason.strip()[:300])
+        # Ticket holders get their money back; the refunds go out after this commits.
+        tickets_refund_for_space(space=space, reason="cancelled" if space.host_id == by.pk else "moderator")
     return space
 
 

@@ -521,3 +521,35 @@ def test_upcoming_partial_renders(client, django_assert_max_num_queries):
         html = render_to_string("rooms/_upcoming.html", {"upcoming": upcoming, "user": viewer})
     assert html.count("upcoming-row") == 8 and "Show 0" in html
     assert "Nothing scheduled" in render_to_string("rooms/_upcoming.html", {"upcoming": [], "user": viewer})
+
+
+# --- ticket holders ------------------------------------------------------------------------------
+
+
+def test_cancelling_a_ticketed_space_refunds_and_tells_ticket_holders_and_the_reminded():
+    from tests.test_ticketing import buy
+    from tests.test_ticketing_support import ticketed_space
+    from ticketing.models import Ticket
+
+    space = ticketed_space()
+    buyer, fan = UserFactory(), UserFactory()
+    ticket = buy(space, buyer)
+    notifications.reminder_set(user=fan, space=space)
+    scheduling.space_cancel(space=space, by=space.host, reason="Sick")
+    ticket.refresh_from_db()
+    assert ticket.status in (Ticket.Status.REFUNDING, Ticket.Status.REFUNDED)
+    assert ticket.refund_reason == "cancelled"
+    told = set(pending(space, notifications.SPACE_CANCELLED).values_list("recipient_id", flat=True))
+    assert told == {buyer.pk, fan.pk}
+
+
+def test_moving_a_ticketed_space_tells_ticket_holders_the_new_time():
+    from tests.test_ticketing import buy
+    from tests.test_ticketing_support import ticketed_space
+
+    space = ticketed_space()
+    buyer = buy(space).holder
+    scheduling.space_reschedule(
+        space=space, by=space.host, scheduled_for=space.scheduled_for + timedelta(hours=2)
+    )
+    assert set(pending(space, notifications.SPACE_MOVED).values_list("recipient_id", flat=True)) == {buyer.pk}
