@@ -17,6 +17,7 @@ MODERATOR_PERMISSIONS = [
     "rooms.view_space",
     "rooms.change_space",
     "rooms.end_space",  # "end Space now" (rooms.services.space_end)
+    "rooms.view_participant",  # who was in a Space (read-only inline on the Space admin)
     "moderation.view_report",
     "moderation.change_report",  # resolve and dismiss (reports are never added or deleted in the admin)
     "moderation.view_auditlog",  # read-only for everyone

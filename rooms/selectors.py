@@ -163,7 +163,7 @@ def space_snapshot(*, space: Space, viewer) -> dict[str, Any]:
     }
 
 
-def _listener_count_subquery(cutoff: dt.datetime) -> Coalesce:
+def listener_count_subquery(cutoff: dt.datetime) -> Coalesce:
     counts = (
         fresh_connections(cutoff=cutoff)
         .filter(
@@ -182,7 +182,7 @@ def live_spaces(*, limit: int = 20) -> QuerySet[Space]:
     return (
         Space.objects.filter(state=Space.State.LIVE)
         .select_related("host")
-        .annotate(listener_count=_listener_count_subquery(presence_cutoff()))
+        .annotate(listener_count=listener_count_subquery(presence_cutoff()))
         .order_by("-listener_count", "-started_at")[:limit]
     )
 
