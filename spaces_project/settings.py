@@ -100,7 +100,18 @@ TEMPLATES = [
 # --- database -------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_health_checks=True)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Under ASGI every request may run on another thread, so persistent per-thread connections
+        # pile up; a per-process pool (psycopg_pool) bounds them instead. A broken connection is
+        # checked before reuse, so requests recover by themselves after the database comes back.
+        DATABASES["default"]["OPTIONS"] = {
+            "pool": {
+                "min_size": env_int("DB_POOL_MIN", 1),
+                "max_size": env_int("DB_POOL_MAX", 8),
+                "timeout": env_int("DB_POOL_TIMEOUT", 3),
+            }
+        }
 else:
     DATABASES = {
         "default": {
@@ -294,7 +305,7 @@ CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
 }
 
 # --- moderation ---
-# Reports one person may file per window (moderation.services.report_create); more are refused until it passes.
+# Reports one person may file per window (moderation.services.report_create); more wait for the next.
 SPACES_REPORTS_PER_WINDOW = env_int("SPACES_REPORTS_PER_WINDOW", 5)
 SPACES_REPORTS_WINDOW_SECONDS = env_int("SPACES_REPORTS_WINDOW_SECONDS", 600)
 

@@ -135,7 +135,7 @@ def test_redis_restart_websockets_recover(two_processes, redis_server, live_spac
 
 def get(url: str) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=20) as response:  # noqa: S310 - loopback only
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()

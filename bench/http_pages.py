@@ -1,0 +1,272 @@
+"""HTTP throughput of the pages people load most, against the floor of a minimal view.
+
+    .venv/bin/python bench/http_pages.py [--seconds 10] [--connections 32]
+
+Builds a fresh PostgreSQL database (DATABASE_URL's server, database `spaces_bench_http`) with
+a viewer who follows 1,000 accounts, 50 live Spaces among them, and one Space with 500 present
+listeners. Serves it with one daphne process (production settings: DEBUG off) and drives it with
+wrk at fixed concurrency:
+
+* floor: `/healthz`, a Django view that touches nothing (same server, same run);
+* home: `/` as the signed-in viewer (live bar, discovery, upcoming);
+* space: `/spaces/<id>/` of the 500-listener Space, as a listener.
+
+Queries per page are counted in-process with the test client, once with a small world and once
+with the full one: the two must be equal. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DB_NAME = "spaces_bench_http"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(port)
+
+
+def prepare_environment(base_url: str, static_root: str) -> dict[str, str]:
+    import psycopg
+
+    admin = base_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    env = {
+        "DATABASE_URL": base_url.rsplit("/", 1)[0] + "/" + DB_NAME,
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_COOKIES": "0",
+        "SECURE_HSTS_SECONDS": "0",
+        "STATIC_ROOT": static_root,
+        # The bench runs longer than presence rows stay fresh without a live socket refreshing them.
+        "SPACES_PRESENCE_STALE_SECONDS": "3600",
+        "LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(env)
+    os.environ.pop("REDIS_URL", None)
+    return env
+
+
+def build_world(*, follows: int, live: int, listeners: int, prefix: str):
+    """Create the data; returns (viewer, big_space, listener_user)."""
+    from django.utils import timezone
+
+    from accounts.models import Follow, User
+    from rooms.models import Connection, Participant, Space
+
+    now = timezone.now()
+    users = User.objects.bulk_create(
+        [User(username=f"{prefix}u{i}", display_name=f"Person {i}", password="!") for i in range(follows)]
+    )
+    viewer = User.objects.create(username=f"{prefix}viewer", password="!")
+    Follow.objects.bulk_create([Follow(follower=viewer, followee=u) for u in users])
+    User.objects.filter(pk=viewer.pk).update(following_count=follows)
+    spaces = Space.objects.bulk_create(
+        [
+            Space(host=users[i], title=f"Live Space {i}", topics=["bench"], state="live", started_at=now)
+            for i in range(live)
+        ]
+    )
+    hosts = Participant.objects.bulk_create(
+        [Participant(space=s, user=s.host, role="host", stage_since=now) for s in spaces]
+    )
+    Connection.objects.bulk_create(
+        [
+            Connection(
+                channel_name=f"{prefix}host{p.pk}",
+                space=p.space,
+                participant=p,
+                user=p.user,
+                process="b",
+                seen_at=now,
+            )
+            for p in hosts
+        ]
+    )
+    big = spaces[0]
+    crowd = User.objects.bulk_create(
+        [User(username=f"{prefix}l{i}", display_name=f"Listener {i}", password="!") for i in range(listeners)]
+    )
+    parts = Participant.objects.bulk_create([Participant(space=big, user=u, role="listener") for u in crowd])
+    Connection.objects.bulk_create(
+        [
+            Connection(
+                channel_name=f"{prefix}c{p.pk}",
+                space=big,
+                participant=p,
+                user=p.user,
+                process="b",
+                seen_at=now,
+            )
+            for p in parts
+        ]
+    )
+    return viewer, big, crowd[0] if crowd else viewer
+
+
+def count_queries(client, url: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    return len(ctx.captured_queries)
+
+
+def run_wrk(url: str, cookie: str | None, seconds: int, connections: int) -> dict:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s", url]
+    if cookie:
+        cmd[1:1] = ["-H", f"Cookie: sessionid={cookie}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def pct(label: str) -> float:
+        value, unit = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "rps": round(rps, 1),
+        "p50_ms": round(pct("50"), 2),
+        "p99_ms": round(pct("99"), 2),
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": sum(map(int, errors.groups())) if errors else 0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres",
+    )
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (apt-get install wrk)")
+
+    static_root = tempfile.mkdtemp(prefix="spaces-static-")
+    env = prepare_environment(args.database_url, static_root)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spaces_project.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.test import Client
+
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+    # Query counts with a small world, then the full one: they must not grow with the data.
+    small_viewer, small_space, small_listener = build_world(follows=10, live=3, listeners=5, prefix="s")
+    viewer, big, listener = build_world(follows=1000, live=50, listeners=500, prefix="b")
+    counts = {}
+    for label, (v, s, lst) in {
+        "small": (small_viewer, small_space, small_listener),
+        "full": (viewer, big, listener),
+    }.items():
+        home_client, space_client = Client(), Client()
+        home_client.force_login(v)
+        space_client.force_login(lst)
+        counts[label] = {
+            "home": count_queries(home_client, "/"),
+            "space": count_queries(space_client, f"/spaces/{s.pk}/"),
+        }
+    home_client, space_client = Client(), Client()
+    home_client.force_login(viewer)
+    space_client.force_login(listener)
+    home_cookie = home_client.cookies["sessionid"].value
+    space_cookie = space_client.cookies["sessionid"].value
+    from django.db import connections
+
+    connections.close_all()
+
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "spaces_project.asgi:application",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=open(ROOT / "var" / "bench-http-daphne.log", "wb"),  # noqa: SIM115 - lives as long as the server
+    )
+    try:
+        wait_for_port(port, server)
+        base = f"http://127.0.0.1:{port}"
+        run_wrk(base + "/healthz", None, 2, args.connections)  # warm-up
+        floor = run_wrk(base + "/healthz", None, args.seconds, args.connections)
+        home = run_wrk(base + "/", home_cookie, args.seconds, args.connections)
+        space = run_wrk(f"{base}/spaces/{big.pk}/", space_cookie, args.seconds, args.connections)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()  # daphne waits for open connections; wrk has already gone
+            server.wait(timeout=10)
+        shutil.rmtree(static_root, ignore_errors=True)
+
+    print(
+        json.dumps(
+            {
+                "bench": "http_pages",
+                "server": "daphne x1, PostgreSQL, DEBUG off",
+                "connections": args.connections,
+                "seconds": args.seconds,
+                "floor": floor,
+                "home": home,
+                "space": space,
+                "home_ratio": round(home["rps"] / floor["rps"], 3),
+                "space_ratio": round(space["rps"] / floor["rps"], 3),
+                "queries": counts,
+                "queries_constant": counts["small"] == counts["full"],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
