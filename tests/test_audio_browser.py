@@ -62,6 +62,21 @@ def server(request, mode, transactional_db):
 
 
 @pytest.fixture
+def janus_settings_for(request, mode, settings):
+    """A context manager that points this process's rooms.janus at the test Janus."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def use():
+        server = request.getfixturevalue("janus_server")
+        for name, value in server.settings().items():
+            setattr(settings, name, value)
+        yield server
+
+    return use
+
+
+@pytest.fixture
 def browsers(pw, tones) -> Iterator[Callable[[int | None], object]]:
     """`browsers(440)`: a Chromium whose microphone plays 440 Hz (one per tone, reused)."""
     launched: dict[int | None, object] = {}
@@ -192,3 +207,74 @@ def test_stage_is_heard_by_listeners_and_speakers_hear_each_other_not_themselves
     assert until_heard(listener, C, heard=False, timeout=3) <= WITHIN
     assert not c_page.evaluate("() => window.spacesAudio.mic !== null")
     until_heard(c_page, A, timeout=10)  # and she still hears the stage, as a listener
+
+
+RECORD_SIGNALS = """() => {
+  window.signalsSeen = [];
+  const engine = window.spacesAudio;
+  const original = engine.handleSignal.bind(engine);
+  engine.handleSignal = (msg) => { window.signalsSeen.push([msg.from, msg.kind]); original(msg); };
+}"""
+
+
+def test_removed_or_forging_listeners_get_no_audio_and_no_offers(server, browsers, mode, janus_settings_for):
+    host = UserFactory(hosting_granted=True)
+    lee, rob, eve = UserFactory(), UserFactory(), UserFactory()
+    space = services.space_create(host=host, title=f"Moderated over {mode}")
+    host_page = open_space(browsers(A), server, host, space)
+    pages = {u: open_space(browsers(None), server, u, space) for u in (lee, rob, eve)}
+    act(host_page, type="unmute_self")
+    for page in pages.values():
+        until_heard(page, A)
+        page.evaluate(RECORD_SIGNALS)
+
+    # Eve forges: an offer to another listener (P2P), or a speaker's offer to Janus.
+    eve_page = pages[eve]
+    if mode == "p2p":
+        eve_page.evaluate(
+            """async (to) => {
+              const pc = new RTCPeerConnection();
+              pc.addTransceiver("audio", { direction: "sendrecv" });
+              const offer = await pc.createOffer();
+              window.spaceSocket.send({ type: "signal", to, kind: "offer",
+                data: { id: "zzzzzzzzz-forged", sdp: { type: offer.type, sdp: offer.sdp } } });
+            }""",
+            lee.pk,
+        )
+        # The server refuses, and says why.
+        eve_page.wait_for_selector(".toast-error:has-text('Audio only flows')")
+    else:
+        eve_page.evaluate(
+            """async () => {
+              const pc = new RTCPeerConnection();
+              pc.addTransceiver("audio", { direction: "sendrecv" });
+              const offer = await pc.createOffer();
+              window.spaceSocket.send({ type: "signal", to: 0, kind: "offer",
+                data: { id: "forged", sdp: { type: offer.type, sdp: offer.sdp } } });
+            }"""
+        )
+        eve_page.wait_for_function("() => window.signalsSeen.some(([f, k]) => f === 0 && k === 'ice')")
+        from rooms import janus
+
+        with janus_settings_for():
+            displays = [p.display for p in janus.stage_participants(space_id=space.pk)]
+        assert displays == [f"user:{host.pk}"], "only the host is in the AudioBridge room"
+    time.sleep(0.5)
+    assert [s for s in pages[lee].evaluate("() => window.signalsSeen") if s[0] == eve.pk] == []
+
+    # The host removes Rob: his page is told, his audio stops and nobody keeps a connection to him.
+    rob_page = pages[rob]
+    act(host_page, type="participant_remove", user_id=rob.pk)
+    rob_page.wait_for_selector("#ended:not([hidden])")
+    assert rob_page.evaluate("() => document.querySelectorAll('audio[data-peer]').length") == 0
+    assert not listen(rob_page, 300).heard(A)
+    host_links = host_page.evaluate("async () => Object.keys((await window.spacesAudio.stats()).links)")
+    assert str(rob.pk) not in host_links
+    # He cannot come back for more.
+    again = rob_page.context.new_page()
+    response = again.goto(f"{server.url}/spaces/{space.pk}/")
+    if response.status == 200:  # the page may render; its socket is refused
+        again.wait_for_selector("#ended:not([hidden])")
+    time.sleep(1)
+    assert again.evaluate("() => document.querySelectorAll('audio[data-peer]').length") == 0
+    assert not listen(again, 300).heard(A)
