@@ -229,9 +229,11 @@ class Crowd:
         await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
 
 
-async def measure(crowd: Crowd, trigger, numbers: list[int], timeout: float = 60) -> tuple[list[float], int]:
-    """Fire each event, wait until every listener has it; latencies in ms, and events not fully delivered."""
+async def measure(crowd: Crowd, trigger, numbers: list[int], timeout: float = 60) -> dict:
+    """Fire each event and wait until every listener has it: every delivery's latency (ms), each
+    event's first and last delivery, and how many events did not reach everyone."""
     latencies: list[float] = []
+    per_event: list[tuple[float, float]] = []  # (first, last) delivery of each event, ms
     incomplete = 0
     crowd.expected = len(crowd.sockets)
     if not crowd.expected:
@@ -244,9 +246,12 @@ async def measure(crowd: Crowd, trigger, numbers: list[int], timeout: float = 60
             await asyncio.wait_for(crowd.done.wait(), timeout)
         except TimeoutError:
             incomplete += 1
-        latencies.extend((t - t0) * 1000 for t in crowd.arrivals.get(number, []))
+        arrivals = [(t - t0) * 1000 for t in crowd.arrivals.get(number, [])]
+        latencies.extend(arrivals)
+        if arrivals:
+            per_event.append((min(arrivals), max(arrivals)))
         await asyncio.sleep(0.05)
-    return latencies, incomplete
+    return {"latencies": latencies, "per_event": per_event, "incomplete": incomplete}
 
 
 async def run_spaces(args, workdir: Path) -> dict:
@@ -288,15 +293,14 @@ async def run_spaces(args, workdir: Path) -> dict:
 
         # Host starts muted: unmute, mute, ... each bumps the version by one.
         numbers = list(range(version + 1, version + 1 + args.toggles))
-        latencies, incomplete = await measure(crowd, lambda n: toggle(n - version), numbers)
+        measured = await measure(crowd, lambda n: toggle(n - version), numbers)
         drain.cancel()
         await host.close()
         await crowd.close()
         return {
             "connected": connected,
             "connect_s": round(connect_s, 1),
-            "latencies": latencies,
-            "incomplete": incomplete,
+            **measured,
         }
     finally:
         stop(proc)
@@ -336,10 +340,10 @@ async def run_floor(args, workdir: Path) -> dict:
                 )
             )
 
-        latencies, incomplete = await measure(crowd, toggle, list(range(1, args.toggles + 1)))
+        measured = await measure(crowd, toggle, list(range(1, args.toggles + 1)))
         await host.close()
         await crowd.close()
-        return {"connected": connected, "latencies": latencies, "incomplete": incomplete}
+        return {"connected": connected, **measured}
     finally:
         stop(proc)
 
@@ -364,10 +368,10 @@ async def run_groups(args, workdir: Path) -> dict:
                 )
             )
 
-        latencies, incomplete = await measure(crowd, toggle, list(range(1, args.toggles + 1)), timeout=120)
+        measured = await measure(crowd, toggle, list(range(1, args.toggles + 1)), timeout=120)
         await host.close()
         await crowd.close()
-        return {"connected": connected, "latencies": latencies, "incomplete": incomplete}
+        return {"connected": connected, **measured}
     finally:
         stop(proc)
 
@@ -383,6 +387,11 @@ def figures(prefix: str, result: dict) -> dict:
         f"{prefix}p99_ms": round(percentile(lat, 99), 1),
         f"{prefix}max_ms": round(max(lat), 1) if lat else None,
         f"{prefix}incomplete": result["incomplete"],
+        # Median over events of the first delivery (server work before fan-out: for Spaces, the
+        # service's database write) and of last minus first (the fan-out itself).
+        f"{prefix}first_p50_ms": round(percentile([f for f, _ in result["per_event"]], 50), 1),
+        f"{prefix}spread_p50_ms": round(percentile([last - f for f, last in result["per_event"]], 50), 1),
+        f"{prefix}spread_max_ms": round(max((last - f for f, last in result["per_event"]), default=0), 1),
     }
 
 
