@@ -50,6 +50,9 @@ def main() -> None:
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ["DJANGO_SETTINGS_MODULE"] = "spaces_project.settings"
     os.environ["STRIPE_SECRET_KEY"] = ""  # the local test checkout: no network in the measurement
+    # Every thread is a client holding a connection between its requests: a pool slot each.
+    os.environ["DB_POOL_MAX"] = str(args.threads + 2)
+    os.environ.setdefault("DB_POOL_TIMEOUT", "30")
     if not os.environ.get("DATABASE_URL"):
         os.environ["SPACES_VAR_DIR"] = tempfile.mkdtemp(prefix="bench-tickets-")
 

@@ -26,6 +26,22 @@ from ticketing.models import Hold, LedgerEntry, Ticket
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
+@pytest.fixture(autouse=True)
+def pool_for_every_thread():
+    """Each thread here is a whole client holding its own connection between requests, unlike a
+    server process, whose views share a few. Size this process's pool (settings: 8) to the threads."""
+    options = connection.settings_dict.get("OPTIONS", {})
+    if connection.vendor != "postgresql" or "pool" not in options:
+        yield
+        return
+    saved = dict(options["pool"])
+    connection.close_pool()
+    options["pool"] = {**saved, "max_size": 40, "timeout": 30}
+    yield
+    connection.close_pool()
+    options["pool"] = saved
+
+
 def attempt(client: Client, space_id: int, *, pay: bool, outcomes: Counter, statuses: Counter, retry: bool):
     """One buyer: press "Buy ticket"; in checkout, pay or abandon. Sold out "for now" (someone else's
     checkout holds the last seats) is retried when `retry`; plain "Sold out." is final."""
