@@ -775,3 +775,29 @@ def test_local_onboarding_connects_a_payout_account_through_the_event_path(clien
     # A second click re-uses the account.
     client.post(reverse("ticketing:payouts_connect"))
     assert PayoutAccount.objects.filter(user=user).count() == 1
+
+
+def test_seller_page_lists_the_hosts_spaces_with_ticket_links(client, django_assert_max_num_queries):
+    host = eligible_host()
+    ticketed = ticketed_space(host=host, price_cents=700, title="Already selling")
+    for i in range(12):
+        scheduled_space(host, in_hours=i + 1, title=f"Upcoming {i}")
+    client.force_login(host)
+    with django_assert_max_num_queries(10):
+        html = client.get(reverse("ticketing:seller")).content.decode()
+    assert html.count('data-testid="set-up-tickets"') == 12
+    assert "Already selling" in html and "ticketed, $7.00" in html
+    assert reverse("ticketing:settings", args=[ticketed.pk]) in html
+
+
+def test_the_sweep_is_a_celery_task_on_the_beat_schedule(settings):
+    from spaces_project.celery import app
+    from ticketing import tasks
+
+    assert (
+        settings.CELERY_BEAT_SCHEDULE["ticketing-sweep"]["task"]
+        == tasks.sweep.name
+        == "ticketing.tasks.sweep"
+    )
+    assert "ticketing.tasks.refund_space" in app.tasks
+    assert tasks.sweep.run() == {"spaces_refunded": 0, "holds_expired": 0, "refunds_done": 0}

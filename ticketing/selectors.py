@@ -306,6 +306,15 @@ def host_earnings(*, host) -> dict:
     }
 
 
+def sellable_spaces(*, host, limit: int = 20) -> QuerySet[Space]:
+    """The host's live and scheduled Spaces, soonest first, each with its ticket settings (or None)."""
+    return (
+        Space.objects.filter(host=host, state__in=[Space.State.LIVE, Space.State.SCHEDULED])
+        .select_related("ticket_settings")
+        .order_by("-state", "scheduled_for", "-created_at")[:limit]
+    )
+
+
 def ticket_holder_ids(*, space) -> list[int]:
     """Everyone holding a ticket for the Space, including tickets being refunded right now (they
     still want to hear that the Space was moved or called off)."""

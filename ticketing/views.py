@@ -39,6 +39,7 @@ def seller(request: HttpRequest) -> HttpResponse:
         {
             "eligibility": eligibility,
             "account": PayoutAccount.objects.filter(user=request.user).first(),
+            "spaces": selectors.sellable_spaces(host=request.user),
             "test_mode": is_test_mode(),
         },
     )
