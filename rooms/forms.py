@@ -20,7 +20,9 @@ class TopicsField(forms.CharField):
             raise forms.ValidationError(f"Choose at most {TOPICS_MAX} topics.")
         for topic in value:
             if len(topic) > TOPIC_MAX_CHARS:
-                raise forms.ValidationError(f"“{topic[:30]}” is too long: topics are up to {TOPIC_MAX_CHARS} characters.")
+                raise forms.ValidationError(
+                    f"“{topic[:30]}” is too long: topics are up to {TOPIC_MAX_CHARS} characters."
+                )
 
 
 class SpaceForm(forms.Form):
