@@ -313,6 +313,8 @@ SPACES_REPORTS_WINDOW_SECONDS = env_int("SPACES_REPORTS_WINDOW_SECONDS", 600)
 # With no STRIPE_SECRET_KEY, checkout and payout onboarding are a local test mode (ticketing/gateway.py):
 # clearly marked pages that drive the same services as Stripe's webhooks, and no money moves.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+# The signing secret of the webhook endpoint (whsec_...); with a second endpoint for Connect events
+# (hosts' account.updated), both secrets, comma-separated.
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 # Empty means Stripe itself; tests point the stripe library at a local stand-in.
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")

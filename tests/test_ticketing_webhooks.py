@@ -198,3 +198,14 @@ def test_account_updated_for_an_unknown_account_changes_nothing(client):
     event = account_event("acct_unknown", created=int(time.time()), ready=True, event_id="evt_u")
     assert post_event(client, event).content == b"account_unknown"
     assert not PayoutAccount.objects.exists()
+
+
+def test_connect_endpoint_secret_is_accepted_alongside_the_platform_one(client, open_hold, settings):
+    settings.STRIPE_WEBHOOK_SECRET = f"{settings.STRIPE_WEBHOOK_SECRET}, whsec_connect_endpoint"
+    account = PayoutAccount.objects.create(user=UserFactory(), stripe_account_id="acct_c")
+    event = account_event("acct_c", created=int(time.time()), ready=True, event_id="evt_connect")
+    assert post_event(client, event, secret="whsec_connect_endpoint").content == b"account_updated"
+    account.refresh_from_db()
+    assert account.ready
+    assert post_event(client, checkout_event(open_hold)).content == b"ticket_issued"
+    assert post_event(client, checkout_event(open_hold), secret="whsec_neither").status_code == 400

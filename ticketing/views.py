@@ -198,13 +198,23 @@ def checkout_cancel(request: HttpRequest, space_id: int) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
-    secret = settings.STRIPE_WEBHOOK_SECRET
-    if not secret:
+    # Stripe signs platform events and Connect events (account.updated of hosts' accounts) at two
+    # endpoints with two secrets; both may point here, so STRIPE_WEBHOOK_SECRET may list both.
+    secrets = [s.strip() for s in settings.STRIPE_WEBHOOK_SECRET.split(",") if s.strip()]
+    if not secrets:
         return HttpResponseBadRequest("Stripe webhooks are not configured on this server.")
-    try:
-        event = stripe.Webhook.construct_event(request.body, request.headers.get("Stripe-Signature"), secret)
-    except (ValueError, stripe.SignatureVerificationError) as exc:
-        log.warning("refused a webhook: %s", exc)
+    signature = request.headers.get("Stripe-Signature")
+    for secret in secrets:
+        try:
+            event = stripe.Webhook.construct_event(request.body, signature, secret)
+            break
+        except ValueError as exc:
+            log.warning("refused a webhook: %s", exc)
+            return HttpResponseBadRequest("Malformed payload.")
+        except stripe.SignatureVerificationError as exc:
+            failure = exc
+    else:
+        log.warning("refused a webhook: %s", failure)
         return HttpResponseBadRequest("Bad signature.")
     outcome = services.stripe_event_handle(event=event.to_dict())
     return HttpResponse(outcome, content_type="text/plain")
