@@ -173,11 +173,8 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         await self._send(snapshot)
         backlog, self.backlog = self.backlog, []
         for event, text in backlog:
-            if event.get("v", snapshot["v"] + 1) <= snapshot["v"]:
-                continue  # already in the snapshot
-            if event["type"] == "participant_joined" and event["participant"]["user_id"] == self.user.pk:
-                continue  # our own arrival
-            await self.send(text_data=text)
+            if event.get("v", snapshot["v"] + 1) > snapshot["v"]:  # else already in the snapshot
+                await self.send(text_data=text)
         self.ready = True
 
     # --- from this process's hub (every event of the Space) ---------------------------------
@@ -187,6 +184,8 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             return
         if self.media is not None:
             self.media.room_event(event)
+        if event["type"] == "participant_joined" and event["participant"]["user_id"] == self.user.pk:
+            return  # our own arrival (another tab of ours already counts us)
         if not self.ready:
             self.backlog.append((event, text))
             return
