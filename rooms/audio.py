@@ -44,6 +44,10 @@ MEDIA_SERVER = 0
 """The ``to``/``from`` of signals exchanged with the media server (Janus mode) instead of a person."""
 
 DEFAULT_TURN_TTL = 6 * 3600
+AUDIOBRIDGE_PREBUFFER = 2
+"""Packets (20 ms each) the AudioBridge queues per speaker before mixing them. Janus's default
+of 6 puts 120 ms in front of every listener; the browsers' own jitter buffers absorb network
+jitter already, so two is enough (docs/benchmarks.md, "Audio latency")."""
 
 
 # --- configuration for the page -------------------------------------------------------
@@ -436,6 +440,7 @@ class JanusSocketAudio:
             "token": speaker.token,
             "display": f"user:{self.user.pk}",
             "muted": bool(member.muted),
+            "prebuffer": AUDIOBRIDGE_PREBUFFER,
         }
         data, answer = await hub.request(self.handle_id, body, jsep=sdp)
         self.participant_id = int(data["id"]) if "id" in data else None
