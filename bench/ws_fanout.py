@@ -264,14 +264,9 @@ async def run_spaces(args, workdir: Path) -> dict:
     url = f"ws://127.0.0.1:{port}/ws/spaces/{space_id}/"
     crowd = Crowd('"type":"muted"', "v")
     try:
-        started = time.monotonic()
-        connected = await crowd.open(
-            url, [[("Cookie", f"sessionid={k}")] for k in listener_keys], args.listeners, args.concurrency
-        )
-        connect_s = time.monotonic() - started
-        log(f"spaces: {connected} listeners connected in {connect_s:.1f}s")
         from websockets.asyncio.client import connect
 
+        # The host first: a live Space whose host has been away longer than the grace ends itself.
         host = await connect(
             url,
             additional_headers=[("Cookie", f"sessionid={host_key}")],
@@ -285,6 +280,12 @@ async def run_spaces(args, workdir: Path) -> dict:
             raise RuntimeError(f"the host was not let in: {snapshot}")
         version = snapshot["v"]
         drain = asyncio.create_task(_drain(host))
+        started = time.monotonic()
+        connected = await crowd.open(
+            url, [[("Cookie", f"sessionid={k}")] for k in listener_keys], args.listeners, args.concurrency
+        )
+        connect_s = time.monotonic() - started
+        log(f"spaces: {connected} listeners connected in {connect_s:.1f}s")
         await asyncio.sleep(1.5)  # let the coalesced listener count settle
 
         async def toggle(number: int) -> None:
