@@ -73,8 +73,13 @@ def _send(group: str, message: dict) -> None:
         async_to_sync(layer.group_send)(group, message)
         return
     # Called from inside an event loop (an async test committing in the loop's thread): the
-    # send must not block the loop it needs, so it is scheduled on it.
-    asyncio.get_running_loop().create_task(layer.group_send(group, message))
+    # send must not block the loop it needs, so it is scheduled on it (and kept until done).
+    task = asyncio.get_running_loop().create_task(layer.group_send(group, message))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+_pending: set[asyncio.Task] = set()
 
 
 # --- the read side: one hub per process per Space ------------------------------------
@@ -129,7 +134,14 @@ class SpaceHub:
 
     async def _run(self, layer, channel: str) -> None:
         while True:
-            message = await layer.receive(channel)
+            try:
+                message = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # e.g. Redis restarting: keep listening rather than go deaf
+                logger.exception("channel layer receive failed in Space %s; retrying", self.space_id)
+                await asyncio.sleep(1)
+                continue
             try:
                 await self.deliver(message["event"])
             except Exception:  # one bad event must not silence the Space
