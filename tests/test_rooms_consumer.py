@@ -10,7 +10,7 @@ from accounts import services as accounts_services
 from rooms import protocol, services
 from rooms.models import Connection, Participant, Space
 from tests.factories import UserFactory
-from tests.rooms_support import connect, live_space, make_host, seat
+from tests.rooms_support import connect, live_space, make_host
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -383,3 +383,17 @@ async def test_removed_participants_signals_go_nowhere(people):
     # (rooms.audio tells the host to hang up on a removed person: a "bye", never alice's own frames)
     assert not [f for f in await h.drain(0.2) if f["type"] == "signal" and not f["data"].get("bye")]
     await h.close()
+
+
+async def test_listeners_hear_the_end_when_the_host_is_gone_past_the_grace(people, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    settings.SPACES_HOST_GRACE_SECONDS = 120
+    space, host, alice, _ = people
+    a = await connect(space, alice)  # the host never came back
+    later = timezone.now() + dt.timedelta(seconds=121)
+    assert (await db(services.presence_sweep)(now=later))["ended"] == 1
+    assert (await a.until("space_ended"))["reason"] == "host_gone"
+    assert (await a.ws.receive_output(timeout=2))["code"] == protocol.CLOSE_ENDED
