@@ -20,9 +20,11 @@ def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         context["eligibility"] = services.hosting_eligibility(user=request.user)
     # Rooms contributes the live bar, discovery and upcoming lists.
+    from notifications.selectors import upcoming_for
     from rooms.selectors import home_sections
 
     context.update(home_sections(viewer=request.user))
+    context["upcoming"] = upcoming_for(viewer=request.user)
     return render(request, "home.html", context)
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import schedule_views, views
 
 app_name = "rooms"
 urlpatterns = [
@@ -9,8 +9,6 @@ urlpatterns = [
 ]
 
 # Scheduled Spaces and reminders (rooms/schedule_views.py).
-from . import schedule_views  # noqa: E402
-
 urlpatterns += [
     path("spaces/schedule/", schedule_views.schedule_new, name="schedule_new"),
     path("spaces/<int:space_id>/scheduled/", schedule_views.scheduled_space, name="scheduled_space"),

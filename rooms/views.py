@@ -39,7 +39,8 @@ def space_new(request: HttpRequest) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             return redirect(space)
-    return render(request, "rooms/space_new.html", {"eligibility": eligibility, "form": form})
+    context = {"eligibility": eligibility, "form": form, "schedule_url": reverse("rooms:schedule_new")}
+    return render(request, "rooms/space_new.html", context)
 
 
 def _audio_config(*, space: Space, user) -> dict | None:
