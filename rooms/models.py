@@ -135,3 +135,45 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} in {self.space_id} via {self.channel_name}"
+
+
+class CaptionLine(models.Model):
+    """One finished caption (a recognised utterance), kept for the Space's transcript.
+
+    The speaker's name is copied as it was shown, so a transcript reads the same after a rename
+    or a deleted account."""
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="caption_lines")
+    speaker = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    speaker_name = models.CharField(max_length=150)
+    start = models.FloatField(help_text="Seconds since the Space started.")
+    end = models.FloatField(help_text="Seconds since the Space started.")
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["start", "pk"]
+        indexes = [models.Index(fields=["space", "start"], name="captionline_space_start_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.speaker_name}: {self.text[:40]}"
+
+
+class Transcript(models.Model):
+    """What the host decided about a Space's captions: kept private (the default, no row needed),
+    published on the ended Space page, or deleted for good."""
+
+    space = models.OneToOneField(Space, on_delete=models.CASCADE, related_name="transcript")
+    published_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        state = "deleted" if self.deleted_at else "published" if self.published_at else "private"
+        return f"Transcript of {self.space_id} ({state})"
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None and self.deleted_at is None
