@@ -23,7 +23,6 @@ RATE = 48_000
 FAKE_MEDIA_ARGS = [
     "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
     # Plain host candidates (no mDNS names) so browsers on one machine reach each other.
     "--disable-features=WebRtcHideLocalIpsWithMdns",
 ]
@@ -64,8 +63,12 @@ def read_wav(path: Path) -> list[float]:
     return [s / 32768 for (s,) in struct.iter_unpack("<h", raw)]
 
 
-def launch_browser(playwright, *, wav: Path | None = None, extra_args: list[str] | None = None):
-    args = [*CHROMIUM_ARGS, *FAKE_MEDIA_ARGS, *(extra_args or [])]
+def launch_browser(
+    playwright, *, wav: Path | None = None, extra_args: list[str] | None = None, autoplay: bool = True
+):
+    """Chromium with a fake microphone playing `wav`; `autoplay=False` blocks audio until a tap."""
+    policy = "no-user-gesture-required" if autoplay else "user-gesture-required"
+    args = [*CHROMIUM_ARGS, *FAKE_MEDIA_ARGS, f"--autoplay-policy={policy}", *(extra_args or [])]
     if wav is not None:
         args.append(f"--use-file-for-fake-audio-capture={wav}")
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
