@@ -18,3 +18,15 @@ urlpatterns += [
     path("spaces/<int:space_id>/calendar.ics", schedule_views.schedule_calendar, name="schedule_calendar"),
     path("spaces/<int:space_id>/reminder/", schedule_views.reminder_toggle, name="reminder_toggle"),
 ]
+
+# Transcripts of captioned Spaces (rooms/captions/views.py).
+from .captions import views as caption_views  # noqa: E402
+
+T = "spaces/<int:space_id>/transcript"
+urlpatterns += [
+    path(f"{T}/", caption_views.transcript_page, name="transcript"),
+    path(f"{T}.<str:fmt>", caption_views.transcript_download, name="transcript_download"),
+    path(f"{T}/publish/", caption_views.transcript_publish, name="transcript_publish"),
+    path(f"{T}/unpublish/", caption_views.transcript_unpublish, name="transcript_unpublish"),
+    path(f"{T}/delete/", caption_views.transcript_delete, name="transcript_delete"),
+]
