@@ -17,6 +17,7 @@
 //                                // promotion starts publishing, demotion or removal stops it at once
 //   audio.setMuted(bool)         // muted = the published track is silent (track.enabled = false)
 //   audio.resumePlayback()       // from the "Tap to listen" button
+//   audio.micTrack               // the MediaStreamTrack being published, or null (captions.js reads it)
 //   audio.close()
 //
 // Peer-to-peer: one RTCPeerConnection per pair of people where at least one is on stage
@@ -179,6 +180,10 @@ export class AudioEngine {
 
   get publishing() {
     return this.onStage && this.mic !== null;
+  }
+
+  get micTrack() {
+    return this.publishing ? this.mic : null;
   }
 
   reconcile() {

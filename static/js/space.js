@@ -228,6 +228,7 @@ function render() {
   if (state.space.state === "ended") showEnded(state.space.ended_reason);
   if (audio) audio.updateState(state);
   if (audio) audio.setMuted(me.muted);
+  syncCaptions();
 }
 
 function showEnded(reason) {
@@ -436,6 +437,28 @@ async function startAudio() {
   }
 }
 
+// --- captions: an unmuted stage member's mic goes to the recogniser while captions are on ---------
+
+let captions = null; // the captions.js module, loaded the first time it is needed
+
+function syncCaptions() {
+  const track = audio ? audio.micTrack : null;
+  const wanted = track && state && state.space.captions && state.space.state === "live" && isStage(state.me.role) && !state.me.muted;
+  if (!wanted) {
+    if (captions && typeof captions !== "string") captions.stopCaptions();
+    return;
+  }
+  if (captions === null) {
+    captions = "loading";
+    import("./captions.js").then((module) => {
+      captions = module;
+      syncCaptions();
+    });
+    return;
+  }
+  if (captions !== "loading") captions.startCaptions({ track, url: `${scheme}://${window.location.host}${config.ws_path}captions/` });
+}
+
 // --- start ------------------------------------------------------------------------
 
 const scheme = window.location.protocol === "https:" ? "wss" : "ws";
@@ -447,3 +470,4 @@ window.spaceSocket = socket; // for people debugging in the console, and for bro
 wireControls();
 socket.connect();
 startAudio();
+setInterval(syncCaptions, 1000); // the mic arrives a moment after the state that asks for it
