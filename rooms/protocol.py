@@ -373,6 +373,26 @@ class CaptionsToggled(TypedDict):
     on: bool
 
 
+class Caption(TypedDict):
+    """Recognised speech (rooms/captions). Partials of one utterance replace each other in place;
+    the final settles it. Only finals are kept for the transcript."""
+
+    type: Literal["caption"]
+    user_id: int  # the speaker
+    name: str  # the speaker's name as shown
+    text: str
+    final: bool
+    utterance: int  # the same for every partial and the final of one utterance of one speaker
+    start: float  # seconds since the Space started
+    end: float
+
+
+class CaptionsLagging(TypedDict):  # to the host only: recognition fell behind or restarted
+    type: Literal["captions_lagging"]
+    user_id: int  # whose captions
+    message: str
+
+
 class SpaceEnded(TypedDict):  # then the server closes with CLOSE_ENDED
     type: Literal["space_ended"]
     reason: Literal["host", "moderator", "host_gone"]
@@ -402,6 +422,40 @@ EVENT_TYPES: tuple[str, ...] = (
     "speaking",
     "listener_count",
     "captions_toggled",
+    "caption",
+    "captions_lagging",
     "space_ended",
     "signal",
 )
+
+# --- the captions uplink (`/ws/spaces/<id>/captions/`, rooms/captions/consumer.py) ---------------
+#
+# Client → server: binary frames only, each 20–100 ms of 16 kHz mono s16le PCM
+# (rooms/captions/frames.py). Server → client: ``captions_status`` on connect and whenever the
+# person's right to be captioned changes, and ``error`` for refused frames (at most one per code
+# per second). Same entry rules and close codes as the Space socket, plus CLOSE_CAPTIONS_REPLACED.
+
+CLOSE_CAPTIONS_REPLACED = 4409  # the same person opened a newer captions socket in this Space
+
+CAPTIONS_ERROR_CODES: dict[str, str] = {
+    "not_binary": "Audio must be binary frames.",
+    "empty": "The frame had no samples.",
+    "odd_length": "Not a whole number of 16-bit samples.",
+    "too_large": "Larger than 100 ms.",
+    "bad_size": "Not one of the accepted lengths (20, 40, 60, 80, 100 ms).",
+    "flood": "Faster than 1.5x real time (one second of burst allowed); the frame was dropped.",
+    "not_live": "The Space is not live.",
+    "captions_off": "The host has captions off.",
+    "not_on_stage": "Only stage members are captioned.",
+    "muted": "Muted people are not captioned.",
+}
+
+
+class CaptionsStatus(TypedDict):
+    type: Literal["captions_status"]
+    sending: bool  # send audio only while the last status said true
+    sample_rate: NotRequired[int]  # with sending=true: 16000
+    frame_ms: NotRequired[list[int]]  # accepted frame lengths
+    recommended_frame_ms: NotRequired[int]
+    code: NotRequired[str]  # with sending=false: a key of CAPTIONS_ERROR_CODES
+    message: NotRequired[str]

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 RECHECK_SECONDS = 10.0  # besides the events that say so, re-read the rules this often
 ERROR_EVERY_SECONDS = 1.0
-CLOSE_REPLACED = 4409  # the same person opened another captions socket in this Space
+CLOSE_REPLACED = protocol.CLOSE_CAPTIONS_REPLACED
 
 # One uplink per person per Space in this process: two tabs must not interleave one stream.
 _uplinks: dict[tuple[int, int], CaptionsConsumer] = {}
