@@ -189,7 +189,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         if not self.ready:
             self.backlog.append((event, text))
             return
-        await self.send(text_data=text)
+        await self.base_send({"type": "websocket.send", "text": text})  # the hot path: no wrappers
 
     async def hub_close(self, code: int) -> None:
         await self._close(code)

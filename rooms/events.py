@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 # Names this process in Connection rows so its heartbeat refreshes only its own sockets.
 PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
+# Sockets written between two yields to the event loop during one event's fan-out.
+WRITE_BATCH = 250
+
 # Internal (never sent to a browser as is): close the receiving sockets with this code.
 CLOSE_EVENT = "_close"
 
@@ -153,10 +156,7 @@ class SpaceHub:
             self._coalesce_count(event)
             return
         text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-        # A plain loop: each send is a synchronous write into the socket's buffer, so this is
-        # one pass over the local sockets with no task per recipient.
-        for member in list(self.members):
-            await member.hub_deliver(event, text)
+        await self._write_all(event, text)
         if kind == "space_ended":
             from .protocol import CLOSE_ENDED
 
@@ -181,9 +181,17 @@ class SpaceHub:
         if event is None:
             return
         self._count_sent_at = time.monotonic()
-        text = json.dumps(event, separators=(",", ":"))
-        for member in list(self.members):
+        await self._write_all(event, json.dumps(event, separators=(",", ":")))
+
+    async def _write_all(self, event: dict[str, Any], text: str) -> None:
+        """One pass over the local sockets, no task per recipient. Each send only queues the frame
+        in the server's write buffer (daphne/Twisted write when the loop next polls), so the loop
+        yields every WRITE_BATCH sockets: the first listeners' frames leave while the rest are
+        still being queued, instead of all of them after the whole pass."""
+        for i, member in enumerate(list(self.members), start=1):
             await member.hub_deliver(event, text)
+            if i % WRITE_BATCH == 0:
+                await asyncio.sleep(0)
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, SpaceHub]] = weakref.WeakKeyDictionary()
