@@ -393,3 +393,28 @@ async def test_a_final_after_the_transcript_was_deleted_is_not_kept(room):
 
     assert await db(scenario)() is None
     assert await db(CaptionLine.objects.count)() == 0
+
+
+async def test_a_speakers_partials_are_sent_at_most_twice_a_second_and_the_final_at_once():
+    relay = captions_service.CaptionRelay()
+    published: list[tuple[str, str]] = []
+
+    async def record(events, cache):
+        published.extend((e.kind, e.text) for e in events)
+
+    relay._publish = record
+
+    def event(kind, text, speaker=1):
+        return CaptionEvent(kind, 5, speaker, text, 0.0, 1.0, 1000.0)
+
+    relay.on_event(event("partial", "good"))
+    relay.on_event(event("partial", "good mor"))
+    relay.on_event(event("partial", "good morning", speaker=2))  # another speaker is not held back
+    relay.on_event(event("partial", "good morning"))
+    await asyncio.sleep(captions_service.PARTIAL_EVERY_SECONDS + 0.2)
+    assert published == [("partial", "good"), ("partial", "good morning"), ("partial", "good morning")]
+    relay.on_event(event("partial", "good morning every"))
+    relay.on_event(event("final", "good morning everyone"))
+    await asyncio.sleep(captions_service.PARTIAL_EVERY_SECONDS + 0.2)
+    assert published[3:] == [("final", "good morning everyone")], "the final replaces a held partial"
+    relay.task.cancel()

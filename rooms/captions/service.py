@@ -5,9 +5,10 @@ Write side (STYLE.md §2): `caption_line_record` keeps a final caption and publi
 the Space ends.
 
 The glue: one `CaptionPool` per process (per event loop), made on first use by `caption_pool()`.
-Its events come back in the event loop and are queued to one relay task, which hands them in
-batches to a thread (recognition never runs in the loop, and neither does the database). Order
-is kept: a speaker's partials and final reach listeners in the order the recogniser made them.
+Its events come back in the event loop and are queued to one relay task (a speaker's partials at
+most every PARTIAL_EVERY_SECONDS), which hands them in batches to a thread: recognition never
+runs in the loop, and neither does the database. Order is kept: a speaker's partials and final
+reach listeners in the order the recogniser made them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from .pool import CaptionPool
 
 logger = logging.getLogger(__name__)
 
+# A caption event goes to every listener, so partials are its biggest cost: each speaker's are
+# sent at most this often (the newest wins; finals always go at once). See docs/benchmarks.md.
+PARTIAL_EVERY_SECONDS = 0.5
 RELAY_BUFFER = 2000  # events waiting for the relay; past this the oldest partials go first
 _SPEAKER_CACHE = 512
 
@@ -206,10 +210,35 @@ class CaptionRelay:
     def __init__(self) -> None:
         self.queue: asyncio.Queue[PoolEvent] = asyncio.Queue()
         self.cache: OrderedDict = OrderedDict()
+        self.held: dict = {}  # (space, speaker) -> the newest partial not sent yet
+        self.partial_sent: dict = {}  # (space, speaker) -> loop time of their last partial
         self.task = asyncio.get_running_loop().create_task(self._run())
         self._publish = database_sync_to_async(caption_events_publish, thread_sensitive=False)
 
     def on_event(self, event: PoolEvent) -> None:
+        if isinstance(event, CaptionEvent):
+            key = (event.space_id, event.speaker_id)
+            if event.kind == "final":
+                self.held.pop(key, None)  # the final supersedes a partial still held back
+                self.partial_sent.pop(key, None)
+            else:
+                loop = asyncio.get_running_loop()
+                wait = self.partial_sent.get(key, float("-inf")) + PARTIAL_EVERY_SECONDS - loop.time()
+                if wait > 0:
+                    if key not in self.held:
+                        loop.call_later(wait, self._release, key)
+                    self.held[key] = event  # only the newest guess is worth sending
+                    return
+                self.partial_sent[key] = loop.time()
+        self._enqueue(event)
+
+    def _release(self, key) -> None:
+        event = self.held.pop(key, None)
+        if event is not None:
+            self.partial_sent[key] = asyncio.get_running_loop().time()
+            self._enqueue(event)
+
+    def _enqueue(self, event: PoolEvent) -> None:
         if self.queue.qsize() >= RELAY_BUFFER:
             self._shed()
         self.queue.put_nowait(event)
