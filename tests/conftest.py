@@ -128,8 +128,10 @@ def asgi_server(transactional_db):
     stop_process(server.proc)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
+    """One Chromium per test module. Playwright's sync API keeps an event loop running while it is
+    open, so it must be closed before the next module's asyncio tests (and other modules' browsers)."""
     require(os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM}")
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright

@@ -105,6 +105,7 @@ def assert_books_balance(space, cap: int):
     assert LedgerEntry.objects.filter(space=space, kind="sale").count() == cap
 
 
+@pytest.mark.postgres
 def test_200_buyers_at_once_for_50_tickets_on_postgresql():
     require(connection.vendor == "postgresql", "PostgreSQL (set DATABASE_URL)")
     space = ticketed_space(capacity=50, price_cents=2500)
@@ -118,6 +119,7 @@ def test_200_buyers_at_once_for_50_tickets_on_postgresql():
     assert_books_balance(space, 50)
 
 
+@pytest.mark.postgres
 def test_abandoned_checkouts_go_back_on_sale_under_load_on_postgresql():
     require(connection.vendor == "postgresql", "PostgreSQL (set DATABASE_URL)")
     space = ticketed_space(capacity=50)
