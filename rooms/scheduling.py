@@ -186,8 +186,7 @@ def space_start_early(*, space: Space, by: User) -> Space:
         space_start = None
     if space_start is not None:
         try:
-            # space_start looks at type(by); a request's lazy user must be unwrapped first.
-            return space_start(space=space, by=getattr(by, "_wrapped", by))
+            return space_start(space=space, by=by)
         except RoomError as exc:  # e.g. already live in another Space: a message for the host
             raise ValidationError(str(exc), code=getattr(exc, "code", "conflict")) from exc
     with transaction.atomic():

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -160,6 +161,8 @@ def _set_role(space: Space, p: Participant, role: str, *, by_id: int | None) -> 
         p.stage_since = timezone.now()
         p.muted = True  # nobody is heard before they choose to be
     p.save(update_fields=["role", "muted", "stage_since", "hand_raised_at", "invited_at", "invited_by"])
+    if (previous == Role.LISTENER) != (role == Role.LISTENER):
+        _publish_listener_count(space)  # someone joined or left the audience
     event = {
         "type": "role_changed",
         "v": _bump(space),
@@ -246,7 +249,8 @@ def space_start(*, space: Space, by) -> Space:
     """A scheduled Space goes live. Only its host can start it; ended Spaces never restart."""
     hosting_ensure_allowed(user=by)
     with transaction.atomic():
-        type(by).objects.select_for_update().filter(pk=by.pk).first()
+        # Serialise one host's starts, so two tabs can't put them live in two Spaces at once.
+        get_user_model().objects.select_for_update().filter(pk=by.pk).first()
         space = _lock(space.pk, live=False)
         if by.pk != space.host_id:
             raise RoomForbidden("Only the host can start this Space.")
@@ -272,6 +276,11 @@ def space_end(*, space: Space, by=None) -> Space:
     """End a live Space (or cancel a scheduled one): by its host, by a moderator (`rooms.end_space`),
     or by the system (`by=None`) when the host has been gone longer than the grace. Everyone in it
     is told (``space_ended``) and their sockets close."""
+    if space.state == Space.State.SCHEDULED and by is not None:
+        # Cancelling a scheduled Space also withdraws reminders, tells people and refunds tickets.
+        from .scheduling import space_cancel
+
+        return space_cancel(space=space, by=by)
     with transaction.atomic():
         space = _lock(space.pk, live=False)
         if space.state in (Space.State.ENDED, Space.State.CANCELLED):
