@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -187,27 +188,59 @@ def live_spaces(*, limit: int = 20) -> QuerySet[Space]:
     )
 
 
+def _live_stage() -> list[Participant]:
+    """Everyone on stage in a live Space, with their user and Space: the same for every viewer, so
+    it is computed once every few seconds per process (cache) rather than once per home page."""
+
+    def compute() -> list[Participant]:
+        rows = (
+            Participant.objects.filter(
+                space__state=Space.State.LIVE, role__in=Participant.STAGE_ROLES, removed_at=None
+            )
+            .select_related("user", "space", "space__host")
+            .order_by("space__started_at", "pk")
+        )
+        return sorted(rows, key=lambda p: ROLE_ORDER[p.role])
+
+    return _cached("rooms:live-stage", compute)
+
+
+def _cached(key: str, compute):
+    seconds = settings.SPACES_HOME_CACHE_SECONDS
+    if seconds <= 0:
+        return compute()
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, seconds)
+    return value
+
+
 def live_now_for(*, viewer, limit: int = 20) -> list[tuple[Any, Space]]:
     """Followed accounts hosting or speaking in a live Space (the purple-ring bar): (user, space),
-    hosts first, each person once."""
+    hosts first, each person once. One small indexed query per viewer on top of the shared list."""
     if not getattr(viewer, "is_authenticated", False):
         return []
-    rows = (
-        Participant.objects.filter(
-            space__state=Space.State.LIVE,
-            role__in=Participant.STAGE_ROLES,
-            removed_at=None,
-            user__follower_set__follower=viewer,
+    stage = _live_stage()
+    if not stage:
+        return []
+    followed = set(
+        Follow.objects.filter(follower=viewer, followee_id__in={p.user_id for p in stage}).values_list(
+            "followee_id", flat=True
         )
-        .select_related("user", "space", "space__host")
-        .order_by("space__started_at", "pk")
     )
     seen: dict[int, tuple[Any, Space]] = {}
-    for p in sorted(rows, key=lambda p: ROLE_ORDER[p.role]):
-        seen.setdefault(p.user_id, (p.user, p.space))
+    for p in stage:
+        if p.user_id in followed:
+            seen.setdefault(p.user_id, (p.user, p.space))
     return list(seen.values())[:limit]
+
+
+def discover_spaces(*, limit: int = 20) -> list[Space]:
+    """Live Spaces to discover, busiest first: shared by every viewer, cached for a few seconds."""
+    return _cached("rooms:discover", lambda: list(live_spaces(limit=limit)))
 
 
 def home_sections(*, viewer) -> dict:
     """Everything the home page shows about Spaces, in a fixed number of queries (two)."""
-    return {"live_now": live_now_for(viewer=viewer), "discover": list(live_spaces())}
+    return {"live_now": live_now_for(viewer=viewer), "discover": discover_spaces()}

@@ -377,3 +377,8 @@ TURN_SECRET = env_str("TURN_SECRET")
 # Comma-separated, e.g. turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349
 TURN_URLS = env_list("TURN_URLS")
 TURN_TTL = env_int("TURN_TTL", 6 * 3600)
+
+# --- home page ---
+# The live bar and "Live now" list are the same for everyone; each process recomputes them at most
+# this often (seconds). 0 turns the cache off.
+SPACES_HOME_CACHE_SECONDS = env_int("SPACES_HOME_CACHE_SECONDS", 3)

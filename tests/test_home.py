@@ -1,0 +1,66 @@
+"""The home page: live bar, discovery and upcoming, in a fixed number of queries."""
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from accounts import services as accounts
+from rooms import services
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world():
+    viewer = UserFactory(username="viewer")
+    hosts = [UserFactory(username=f"host{i}", hosting_granted=True) for i in range(4)]
+    for host in hosts[:2]:
+        accounts.follow_create(follower=viewer, followee=host)
+    spaces = [services.space_create(host=h, title=f"Talk {i}") for i, h in enumerate(hosts)]
+    return viewer, hosts, spaces
+
+
+def test_live_bar_shows_only_followed_hosts_with_a_ring(client, world):
+    viewer, hosts, spaces = world
+    client.force_login(viewer)
+    html = client.get(reverse("home")).content.decode()
+    bar = html.split('data-testid="live-bar"')[1].split("</ul>")[0]
+    assert "ring-live" in bar
+    assert spaces[0].get_absolute_url() in bar and spaces[1].get_absolute_url() in bar
+    assert spaces[2].get_absolute_url() not in bar
+    # Discovery lists every live Space, followed or not.
+    for space in spaces:
+        assert space.title in html
+
+
+def test_the_shared_sections_are_cached_for_a_few_seconds(client, world, settings, django_assert_num_queries):
+    viewer, hosts, spaces = world
+    settings.SPACES_HOME_CACHE_SECONDS = 30
+    cache.delete_many(["rooms:live-stage", "rooms:discover"])
+    client.force_login(viewer)
+    client.get(reverse("home"))  # fills the cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as cold:
+        cache.delete_many(["rooms:live-stage", "rooms:discover"])
+        client.get(reverse("home"))
+    with CaptureQueriesContext(connection) as warm:
+        response = client.get(reverse("home"))
+    assert len(warm) == len(cold) - 2
+    assert "Talk 3" in response.content.decode()
+    cache.delete_many(["rooms:live-stage", "rooms:discover"])
+
+
+def test_home_query_count_does_not_grow(client, django_assert_max_num_queries):
+    from tests.factories import make_users
+
+    viewer = UserFactory()
+    for other in make_users(100, prefix="followed"):
+        accounts.follow_create(follower=viewer, followee=other)
+    for i in range(8):
+        services.space_create(host=UserFactory(username=f"h{i}", hosting_granted=True), title=f"S{i}")
+    client.force_login(viewer)
+    with django_assert_max_num_queries(9):
+        assert client.get(reverse("home")).status_code == 200
