@@ -197,8 +197,10 @@ def pytest_collection_modifyitems(config, items):
     has_redis = bool(os.environ.get("REDIS_URL"))
     keep, drop = [], []
     for item in items:
-        if (item.get_closest_marker("postgres") and not on_postgres) or (
-            item.get_closest_marker("redis") and not has_redis
+        if (
+            (item.get_closest_marker("postgres") and not on_postgres)
+            or (item.get_closest_marker("redis") and not has_redis)
+            or (item.get_closest_marker("embedded") and has_redis)
         ):
             drop.append(item)
         else:

@@ -308,9 +308,8 @@ navigator.mediaDevices.getUserMedia = () =>
 """
 
 
+@pytest.mark.parametrize("mode", ["p2p"])  # the page's handling is the same in both modes
 def test_a_refused_microphone_is_explained_and_leaves_the_speaker_listening(server, browsers, mode):
-    if mode == "janus":
-        pytest.skip("the page's handling is the same in both modes")
     host, carol = UserFactory(hosting_granted=True), UserFactory()
     space = services.space_create(host=host, title="People things")
     host_page = open_space(browsers(A), server, host, space)

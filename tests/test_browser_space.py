@@ -26,7 +26,11 @@ def test_host_and_two_listeners_see_every_change(asgi_server, browser_context):
     amy = UserFactory(username="amy", display_name="Amy Listener")
     bob = UserFactory(username="bob", display_name="Bob Listener")
     space = services.space_create(
-        host=host, title="Open source radio", topics=["radio", "oss"], speak_policy="everyone", captions_enabled=False
+        host=host,
+        title="Open source radio",
+        topics=["radio", "oss"],
+        speak_policy="everyone",
+        captions_enabled=False,
     )
 
     host_page = open_space(browser_context, asgi_server, host, space, DESKTOP)

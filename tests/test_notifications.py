@@ -201,6 +201,7 @@ async def test_socket_only_hears_its_own_persons_notifications():
     await communicator.disconnect()
 
 
+@pytest.mark.embedded
 @pytest.mark.django_db(transaction=True)
 async def test_socket_finds_notifications_written_by_another_process(monkeypatch):
     """Embedded default: workers can't reach this process's in-memory layer, so the consumer polls."""
@@ -208,8 +209,7 @@ async def test_socket_finds_notifications_written_by_another_process(monkeypatch
 
     from notifications import consumers
 
-    if not isinstance(get_channel_layer(), InMemoryChannelLayer):
-        pytest.skip("with a shared channel layer (Redis) workers push directly")
+    assert isinstance(get_channel_layer(), InMemoryChannelLayer)
     monkeypatch.setattr(consumers, "POLL_SECONDS", 0.2)
     monkeypatch.setattr(outbox, "push", lambda **kwargs: None)  # as if sent from another process
     person = await sync_to_async(UserFactory)()
