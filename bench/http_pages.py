@@ -75,6 +75,10 @@ def prepare_environment(base_url: str, static_root: str) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
     }
     os.environ.update(env)
+    # Queries are counted in this process with the shared home sections uncached (the worst case);
+    # the server runs with the default cache, as in production.
+    os.environ["SPACES_HOME_CACHE_SECONDS"] = "0"
+    env["SPACES_HOME_CACHE_SECONDS"] = os.environ.get("BENCH_HOME_CACHE_SECONDS", "3")
     os.environ.pop("REDIS_URL", None)
     return env
 
@@ -229,7 +233,7 @@ def main() -> None:
             "spaces_project.asgi:application",
         ],
         cwd=ROOT,
-        env={**os.environ, **env},
+        env={**os.environ, **env},  # env last: the server's own cache setting wins
         stdout=subprocess.DEVNULL,
         stderr=open(ROOT / "var" / "bench-http-daphne.log", "wb"),  # noqa: SIM115 - lives as long as the server
     )

@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.cache import cache
+from django.core.cache.utils import make_template_fragment_key
 from django.urls import reverse
 
 from accounts import services as accounts
@@ -9,6 +10,7 @@ from rooms import services
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
+SHARED_KEYS = ["rooms:live-stage", make_template_fragment_key("home-discover")]
 
 
 @pytest.fixture
@@ -37,20 +39,20 @@ def test_live_bar_shows_only_followed_hosts_with_a_ring(client, world):
 def test_the_shared_sections_are_cached_for_a_few_seconds(client, world, settings, django_assert_num_queries):
     viewer, hosts, spaces = world
     settings.SPACES_HOME_CACHE_SECONDS = 30
-    cache.delete_many(["rooms:live-stage", "rooms:discover"])
+    cache.delete_many(SHARED_KEYS)
     client.force_login(viewer)
     client.get(reverse("home"))  # fills the cache
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as cold:
-        cache.delete_many(["rooms:live-stage", "rooms:discover"])
+        cache.delete_many(SHARED_KEYS)
         client.get(reverse("home"))
     with CaptureQueriesContext(connection) as warm:
         response = client.get(reverse("home"))
     assert len(warm) == len(cold) - 2
     assert "Talk 3" in response.content.decode()
-    cache.delete_many(["rooms:live-stage", "rooms:discover"])
+    cache.delete_many(SHARED_KEYS)
 
 
 def test_home_query_count_does_not_grow(client, django_assert_max_num_queries):

@@ -97,7 +97,7 @@ def test_home_sections_query_count_is_fixed(busy_home, django_assert_max_num_que
     roles = [user.username for user, _ in live_now]
     assert len(set(roles)) == len(roles)  # each person once
     assert all(space.state == "live" for _, space in live_now)
-    discover = sections["discover"]
+    discover = sections["discover"]()  # called by the template only when its cache misses
     assert len(discover) == 20 and all(s.listener_count == 25 for s in discover)
     assert all(s.host.username for s in discover)  # host already joined in
 
