@@ -33,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import percentile  # noqa: E402
+
 BURST_MS = 150
 GAP_S = 0.6
 
@@ -89,12 +91,6 @@ DETECT = """
   }, 1);
 }
 """
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def run_mode(mode: str, bursts: int, workdir: Path, playwright) -> dict:
@@ -174,7 +170,7 @@ def run_mode(mode: str, bursts: int, workdir: Path, playwright) -> dict:
             "jitter_buffer_ms": round(statistics.mean(jitter), 1) if jitter else None,
             "missed": missed,
             "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
-            "p95_ms": round(percentile(latencies, 0.95), 1) if latencies else None,
+            "p95_ms": round(percentile(latencies, 95), 1) if latencies else None,
             "max_ms": round(max(latencies), 1) if latencies else None,
         }
     finally:

@@ -30,12 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+from bench.common import percentile  # noqa: E402
 
 
 def main() -> None:
@@ -153,8 +148,8 @@ def main() -> None:
             "error_rate": round(len(errors) / args.attempts, 4),
             "seconds": round(elapsed, 2),
             "attempts_per_s": round(args.attempts / elapsed, 1),
-            "buy_ms_p50": round(percentile(latencies, 0.5) * 1000, 1),
-            "buy_ms_p95": round(percentile(latencies, 0.95) * 1000, 1),
+            "buy_ms_p50": round(percentile(latencies, 50) * 1000, 1),
+            "buy_ms_p95": round(percentile(latencies, 95) * 1000, 1),
             "buy_ms_max": round(max(latencies, default=0) * 1000, 1),
             "cpus": os.cpu_count(),
         }
