@@ -151,9 +151,15 @@ class Crowd:
         self.tasks: list[asyncio.Task] = []
 
     async def open(
-        self, url: str, headers: list[list[tuple[str, str]]] | None, count: int, concurrency: int = 16
+        self,
+        url: str | list[str],
+        headers: list[list[tuple[str, str]]] | None,
+        count: int,
+        concurrency: int = 16,
     ) -> int:
-        """Open `count` sockets (`headers[i]` for the i-th); returns how many connected."""
+        """Open `count` sockets (`headers[i]` for the i-th; with several URLs, round-robin over them);
+        returns how many connected."""
+        urls = [url] if isinstance(url, str) else url
         from websockets.asyncio.client import connect
 
         sem = asyncio.Semaphore(concurrency)
@@ -163,7 +169,7 @@ class Crowd:
                 for attempt in range(3):
                     try:
                         ws = await connect(
-                            url,
+                            urls[i % len(urls)],
                             additional_headers=headers[i] if headers else None,
                             origin="http://127.0.0.1",
                             compression=None,
@@ -231,11 +237,17 @@ async def measure(crowd: Crowd, trigger, numbers: list[int], timeout: float = 60
 async def run_spaces(args, workdir: Path) -> dict:
     db_path = workdir / "bench.sqlite3"
     space_id, host_key, listener_keys = await asyncio.to_thread(prepare_database, db_path, args.listeners)
-    port = free_port()
-    proc = start_daphne(
-        port, {"SQLITE_PATH": str(db_path)}, "spaces_project.asgi:application", workdir / "daphne.log"
-    )
-    url = f"ws://127.0.0.1:{port}/ws/spaces/{space_id}/"
+    server_env = {"SQLITE_PATH": str(db_path)}
+    if args.redis:
+        server_env["REDIS_URL"] = args.redis
+    procs, urls = [], []
+    for n in range(args.processes):
+        port = free_port()
+        procs.append(
+            start_daphne(port, server_env, "spaces_project.asgi:application", workdir / f"daphne-{n}.log")
+        )
+        urls.append(f"ws://127.0.0.1:{port}/ws/spaces/{space_id}/")
+    url = urls[0]  # the host's process; listeners are spread over all of them
     crowd = Crowd('"type":"muted"', "v")
     try:
         from websockets.asyncio.client import connect
@@ -256,7 +268,7 @@ async def run_spaces(args, workdir: Path) -> dict:
         drain = asyncio.create_task(_drain(host))
         started = time.monotonic()
         connected = await crowd.open(
-            url, [[("Cookie", f"sessionid={k}")] for k in listener_keys], args.listeners, args.concurrency
+            urls, [[("Cookie", f"sessionid={k}")] for k in listener_keys], args.listeners, args.concurrency
         )
         connect_s = time.monotonic() - started
         log(f"spaces: {connected} listeners connected in {connect_s:.1f}s")
@@ -278,7 +290,8 @@ async def run_spaces(args, workdir: Path) -> dict:
             **measured,
         }
     finally:
-        stop(proc)
+        for proc in procs:
+            stop(proc)
 
 
 async def _drain(ws) -> None:
@@ -379,6 +392,8 @@ async def main(args) -> dict:
         floor = await run_floor(args, workdir)
         log(f"floor: {figures('', floor)}")
         out = {
+            "processes": args.processes,
+            "layer": "redis" if args.redis else "in-memory",
             "listeners": args.listeners,
             "toggles": args.toggles,
             "connected": spaces["connected"],
@@ -410,8 +425,14 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=16, help="sockets opening at once")
     parser.add_argument("--groups", action="store_true", help="also measure per-consumer Channels groups")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, database)")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="daphne processes (more than one needs --redis)"
+    )
+    parser.add_argument("--redis", help="REDIS_URL for the channel layer, e.g. redis://127.0.0.1:6379/15")
     parser.add_argument("--serve-floor", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.processes > 1 and not args.redis:
+        parser.error("several daphne processes share events through Redis: add --redis URL")
     # A plain `kill` still runs the finally blocks that stop the servers this started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.serve_floor:
