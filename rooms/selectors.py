@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.utils import make_template_fragment_key
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -203,6 +204,11 @@ def _live_stage() -> list[Participant]:
         return sorted(rows, key=lambda p: ROLE_ORDER[p.role])
 
     return _cached("rooms:live-stage", compute)
+
+
+def home_cache_clear() -> None:
+    """Forget the shared home sections: a Space went live or ended, or its stage changed."""
+    cache.delete_many(["rooms:live-stage", make_template_fragment_key("home-discover")])
 
 
 def _cached(key: str, compute):

@@ -32,6 +32,7 @@ from .models import TITLE_MAX, Connection, Participant, Space, validate_topics
 from .selectors import (
     fresh_connections,
     hand_view,
+    home_cache_clear,
     listener_count,
     may_ask_to_speak,
     participant_view,
@@ -163,6 +164,7 @@ def _set_role(space: Space, p: Participant, role: str, *, by_id: int | None) -> 
     p.save(update_fields=["role", "muted", "stage_since", "hand_raised_at", "invited_at", "invited_by"])
     if (previous == Role.LISTENER) != (role == Role.LISTENER):
         _publish_listener_count(space)  # someone joined or left the audience
+        transaction.on_commit(home_cache_clear)  # the live bar shows who is on stage
     event = {
         "type": "role_changed",
         "v": _bump(space),
@@ -224,7 +226,7 @@ def space_create(
     now = timezone.now()
     with transaction.atomic():
         # One host's starts are serialised, so two tabs can't open two live Spaces.
-        type(host).objects.select_for_update().filter(pk=host.pk).first()
+        get_user_model().objects.select_for_update().filter(pk=host.pk).first()
         _ensure_not_hosting_live(host)
         space = Space.objects.create(
             host=host,
@@ -237,6 +239,7 @@ def space_create(
         )
         Participant.objects.create(space=space, user=host, role=Role.HOST, stage_since=now, muted=True)
         transaction.on_commit(lambda: stage_open(space_id=space.pk))
+        transaction.on_commit(home_cache_clear)
     return space
 
 
@@ -267,6 +270,7 @@ def space_start(*, space: Space, by) -> Space:
             space=space, user_id=space.host_id, defaults={"role": Role.HOST, "stage_since": now}
         )
         transaction.on_commit(lambda: stage_open(space_id=space.pk))
+        transaction.on_commit(home_cache_clear)
         # Everyone reminded is told: rows in the outbox, sent by the sweep only after commit.
         notifications.space_live_notify(space=space)
     return space
@@ -303,6 +307,7 @@ def space_end(*, space: Space, by=None) -> Space:
             left_at=now, hand_raised_at=None, invited_at=None, invited_by=None
         )
         Connection.objects.filter(space=space).delete()
+        transaction.on_commit(home_cache_clear)
         if was_live:
             publish_on_commit(space.pk, {"type": "space_ended", "reason": reason})
             transaction.on_commit(lambda: stage_close(space_id=space.pk))

@@ -66,3 +66,24 @@ def test_home_query_count_does_not_grow(client, django_assert_max_num_queries):
     client.force_login(viewer)
     with django_assert_max_num_queries(9):
         assert client.get(reverse("home")).status_code == 200
+
+
+def test_a_space_going_live_or_ending_shows_at_once_despite_the_cache(
+    client, world, settings, django_capture_on_commit_callbacks
+):
+    viewer, hosts, spaces = world
+    settings.SPACES_HOME_CACHE_SECONDS = 30
+    cache.delete_many(SHARED_KEYS)
+    client.force_login(viewer)
+    client.get(reverse("home"))  # fills the cache
+    newcomer = UserFactory(username="newcomer", hosting_granted=True)
+    accounts.follow_create(follower=viewer, followee=newcomer)
+    with django_capture_on_commit_callbacks(execute=True):
+        fresh = services.space_create(host=newcomer, title="Just started")
+    html = client.get(reverse("home")).content.decode()
+    assert "Just started" in html
+    assert fresh.get_absolute_url() in html.split('data-testid="live-bar"')[1].split("</ul>")[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.space_end(space=fresh, by=newcomer)
+    assert "Just started" not in client.get(reverse("home")).content.decode()
+    cache.delete_many(SHARED_KEYS)
