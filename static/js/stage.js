@@ -103,6 +103,7 @@ export function renderListeners(root, state, { onPerson }) {
   );
   const more = state.listener_count - state.listeners.length;
   if (more > 0) items.push(el("li", { class: "listener more" }, el("span", { class: "more-count" }, `+${more.toLocaleString()}`)));
+  if (!items.length) items.push(el("li", { class: "listeners-empty" }, "Nobody is listening yet. Share the link to bring people in."));
   root.replaceChildren(...items);
 }
 
