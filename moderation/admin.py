@@ -255,8 +255,20 @@ class FeedbackAdmin(ReadOnlyAdmin):
     list_select_related = ("space", "user")
 
 
+class RatingColumns:
+    """Columns for a queryset annotated with avg_rating and n_ratings."""
+
+    @admin.display(description="Average (1–5)", ordering="avg_rating")
+    def average_rating(self, obj) -> str:
+        return f"{obj.avg_rating:.2f}"
+
+    @admin.display(description="Ratings", ordering="n_ratings")
+    def ratings(self, obj) -> int:
+        return obj.n_ratings
+
+
 @admin.register(SpaceRating)
-class SpaceRatingAdmin(ReadOnlyAdmin):
+class SpaceRatingAdmin(RatingColumns, ReadOnlyAdmin):
     list_display = ("title", "host", "state", "average_rating", "ratings", "started_at")
     list_filter = ("state",)
     search_fields = ("title", "host__username")
@@ -272,17 +284,9 @@ class SpaceRatingAdmin(ReadOnlyAdmin):
             .order_by("-started_at")
         )
 
-    @admin.display(description="Average (1–5)", ordering="avg_rating")
-    def average_rating(self, obj) -> str:
-        return f"{obj.avg_rating:.2f}"
-
-    @admin.display(description="Ratings", ordering="n_ratings")
-    def ratings(self, obj) -> int:
-        return obj.n_ratings
-
 
 @admin.register(HostRating)
-class HostRatingAdmin(ReadOnlyAdmin):
+class HostRatingAdmin(RatingColumns, ReadOnlyAdmin):
     list_display = ("username", "display_name", "average_rating", "ratings", "spaces_rated")
     search_fields = ("username", "display_name")
     fields = ("username", "display_name")
@@ -302,14 +306,6 @@ class HostRatingAdmin(ReadOnlyAdmin):
             .filter(n_ratings__gt=0)
             .order_by("-n_ratings")
         )
-
-    @admin.display(description="Average (1–5)", ordering="avg_rating")
-    def average_rating(self, obj) -> str:
-        return f"{obj.avg_rating:.2f}"
-
-    @admin.display(description="Ratings", ordering="n_ratings")
-    def ratings(self, obj) -> int:
-        return obj.n_ratings
 
     @admin.display(description="Spaces rated", ordering="n_spaces")
     def spaces_rated(self, obj) -> int:

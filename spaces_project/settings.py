@@ -298,13 +298,6 @@ NOTIFICATIONS_CLAIM_TIMEOUT = env_int("NOTIFICATIONS_CLAIM_TIMEOUT", 60)
 NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 5)
 # One-click links in emails (remove reminder, stop emails) stop working after this many days.
 NOTIFICATIONS_LINK_MAX_AGE_DAYS = env_int("NOTIFICATIONS_LINK_MAX_AGE_DAYS", 60)
-CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
-CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
-    "task": "notifications.tasks.sweep",
-    "schedule": NOTIFICATIONS_SWEEP_SECONDS,
-    # A sweep that waited longer than one period in the queue is superseded by the next one.
-    "options": {"expires": NOTIFICATIONS_SWEEP_SECONDS * 2},
-}
 
 # --- moderation ---
 # Reports one person may file per window (moderation.services.report_create); more wait for the next.
@@ -345,12 +338,6 @@ SPACES_TICKET_RECENT_DAYS = env_int("SPACES_TICKET_RECENT_DAYS", 30)
 # Tickets are refunded when a scheduled Space has not started this long after its start time.
 SPACES_TICKET_REFUND_GRACE_MINUTES = env_int("SPACES_TICKET_REFUND_GRACE_MINUTES", 60)
 SPACES_TICKET_SWEEP_SECONDS = float(env_str("SPACES_TICKET_SWEEP_SECONDS", "60"))
-CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
-CELERY_BEAT_SCHEDULE["ticketing-sweep"] = {
-    "task": "ticketing.tasks.sweep",
-    "schedule": SPACES_TICKET_SWEEP_SECONDS,
-    "options": {"expires": SPACES_TICKET_SWEEP_SECONDS * 2},
-}
 
 # --- rooms ---
 # A live Space ends by itself when its host has had no live connection for this long; stage members
@@ -363,12 +350,6 @@ SPACES_PRESENCE_STALE_SECONDS = env_int("SPACES_PRESENCE_STALE_SECONDS", 60)
 # Reactions one person may send per window in one Space; more are dropped and the sender told.
 SPACES_REACTIONS_PER_WINDOW = env_int("SPACES_REACTIONS_PER_WINDOW", 5)
 SPACES_REACTIONS_WINDOW_SECONDS = env_int("SPACES_REACTIONS_WINDOW_SECONDS", 5)
-CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
-CELERY_BEAT_SCHEDULE["rooms-presence-sweep"] = {
-    "task": "rooms.tasks.presence_sweep",
-    "schedule": 15.0,
-    "options": {"expires": 30.0},
-}
 
 # --- audio ---
 # ICE servers every browser uses (rooms/audio.py), as JSON: [{"urls": "stun:stun.example.org:3478"}].
@@ -384,3 +365,24 @@ TURN_TTL = env_int("TURN_TTL", 6 * 3600)
 # The live bar and "Live now" list are the same for everyone; each process recomputes them at most
 # this often (seconds). 0 turns the cache off.
 SPACES_HOME_CACHE_SECONDS = env_int("SPACES_HOME_CACHE_SECONDS", 3)
+
+# --- Celery beat: every periodic sweep, in one place ---
+# Each sweep finds due work in the database; a sweep that waited longer than one period in the
+# queue is superseded by the next one (expires), so a backlog never piles up.
+CELERY_BEAT_SCHEDULE = {
+    "notifications-sweep": {
+        "task": "notifications.tasks.sweep",
+        "schedule": NOTIFICATIONS_SWEEP_SECONDS,
+        "options": {"expires": NOTIFICATIONS_SWEEP_SECONDS * 2},
+    },
+    "ticketing-sweep": {
+        "task": "ticketing.tasks.sweep",
+        "schedule": SPACES_TICKET_SWEEP_SECONDS,
+        "options": {"expires": SPACES_TICKET_SWEEP_SECONDS * 2},
+    },
+    "rooms-presence-sweep": {
+        "task": "rooms.tasks.presence_sweep",
+        "schedule": 15.0,
+        "options": {"expires": 30.0},
+    },
+}
