@@ -139,17 +139,24 @@ def asgi_server(transactional_db):
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    """One Chromium per test module. Playwright's sync API keeps an event loop running while it is
-    open, so it must be closed before the next module's asyncio tests (and other modules' browsers)."""
+def pw():
+    """Playwright, once per test module. Its sync API keeps an event loop running in this thread
+    while open, so it must close before the next module's asyncio tests (and other modules'
+    browsers); the ORM calls between its steps are fine, hence DJANGO_ALLOW_ASYNC_UNSAFE."""
     require(os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM}")
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def chromium(pw):
+    """One plain headless Chromium per test module (audio tests launch their own with a fake mic)."""
+    browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
 
 
 def session_cookie_for(user, url: str) -> dict:

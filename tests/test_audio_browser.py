@@ -8,7 +8,6 @@ What a page hears is measured in the page (tests/audio_tools.py).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,25 +17,13 @@ import pytest
 from rooms import services
 from rooms.models import Participant
 from tests.audio_tools import inbound_bytes, launch_browser, listen, write_tone_wav
-from tests.conftest import CHROMIUM, session_cookie_for, start_asgi_server, stop_process
+from tests.conftest import session_cookie_for, start_asgi_server, stop_process
 from tests.factories import UserFactory
-from tests.strict import require
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 A, B, C = 440, 660, 880  # speaker A, host B, listener C who is brought up later
 WITHIN = 1.0  # seconds: a mute must silence the tone for listeners within this
-
-
-@pytest.fixture(scope="module")
-def pw():
-    require(os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM}")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls between its steps are fine.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        yield p
 
 
 @pytest.fixture(scope="module")

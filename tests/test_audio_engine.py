@@ -8,15 +8,13 @@ whose files come straight from the work tree.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.audio_tools import launch_browser, listen, write_tone_wav
-from tests.conftest import CHROMIUM, ROOT
-from tests.strict import require
+from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -100,17 +98,6 @@ class Relay:
 def tones(tmp_path_factory) -> dict[int, Path]:
     folder = tmp_path_factory.mktemp("tones")
     return {f: write_tone_wav(folder / f"tone-{f}.wav", f) for f in (440, 660, 880)}
-
-
-@pytest.fixture(scope="module")
-def pw():
-    require(os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM}")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls between its steps are fine.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        yield p
 
 
 def test_p2p_listener_hears_both_speakers_and_a_speaker_hears_the_other_not_itself(pw, tones):

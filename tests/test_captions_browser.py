@@ -8,7 +8,6 @@ shares nothing with them but the server.
 from __future__ import annotations
 
 import array
-import os
 import random
 import subprocess
 import time
@@ -19,9 +18,9 @@ import pytest
 from rooms import services
 from rooms.models import CaptionLine, Space
 from tests.audio_tools import launch_browser
-from tests.conftest import CHROMIUM, screenshot, session_cookie_for, start_asgi_server, stop_process
+from tests.conftest import screenshot, session_cookie_for, start_asgi_server, stop_process
 from tests.factories import UserFactory
-from tests.strict import require, require_binary
+from tests.strict import require_binary
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -68,16 +67,6 @@ def speech_wav(path: Path, text: str) -> Path:
         timeout=30,
     )
     return path
-
-
-@pytest.fixture(scope="module")
-def pw():
-    require(os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM}")
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        yield p
 
 
 @pytest.fixture

@@ -7,15 +7,12 @@ The ticketing pages are screenshotted at phone and desktop widths and must not s
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from rooms import services as rooms_services
 from tests.audio_tools import launch_browser, listen, write_tone_wav
-from tests.conftest import CHROMIUM, screenshot, session_cookie_for, start_asgi_server, stop_process
+from tests.conftest import screenshot, session_cookie_for, start_asgi_server, stop_process
 from tests.factories import UserFactory
-from tests.strict import require
 from tests.test_ticketing_support import begin, checkout_event, eligible_host, scheduled_space
 from ticketing import services
 from ticketing.models import Hold, Ticket
@@ -23,16 +20,6 @@ from ticketing.models import Hold, Ticket
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 TONE = 440
-
-
-@pytest.fixture(scope="module")
-def pw():
-    require(os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM}")
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        yield p
 
 
 @pytest.fixture
