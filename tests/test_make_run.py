@@ -47,12 +47,14 @@ def test_procfile_serves_pages_with_a_worker_and_beat(tmp_path):
             for path in ("/", "/accounts/signup/", "/healthz"):
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=20) as response:  # noqa: S310
                     assert response.status == 200, path
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and b"ready." not in log_path.read_bytes():
+            # The worker and beat start independently; wait for both rather than one.
+            markers = (b"ready.", b"beat: Starting...")
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and not all(m in log_path.read_bytes() for m in markers):
                 time.sleep(0.5)
             text = log_path.read_text(errors="replace")
             assert "ready." in text, text[-2000:]  # the Celery worker is up
-            assert "beat" in text and "Starting..." in text  # and beat
+            assert "beat: Starting..." in text, text[-2000:]  # and beat
         finally:
             os.killpg(honcho.pid, signal.SIGTERM)
             try:
