@@ -4,11 +4,13 @@ however many people are in the room."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.cache.utils import make_template_fragment_key
+from django.template.loader import render_to_string
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -189,19 +191,38 @@ def live_spaces(*, limit: int = 20) -> QuerySet[Space]:
     )
 
 
-def _live_stage() -> list[Participant]:
-    """Everyone on stage in a live Space, with their user and Space: the same for every viewer, so
-    it is computed once every few seconds per process (cache) rather than once per home page."""
+@dataclass(frozen=True)
+class LiveEntry:
+    """One person in the live bar: who, in which Space, and their `<li>` — rendered once for every
+    viewer, so a home page joins strings instead of rendering twenty avatars."""
 
-    def compute() -> list[Participant]:
+    user_id: int
+    username: str
+    space_id: int
+    html: str
+
+
+def _live_stage() -> list[LiveEntry]:
+    """Everyone on stage in a live Space, hosts first: the same for every viewer, so it is computed
+    and rendered once every few seconds per process (cache) rather than once per home page."""
+
+    def compute() -> list[LiveEntry]:
         rows = (
             Participant.objects.filter(
                 space__state=Space.State.LIVE, role__in=Participant.STAGE_ROLES, removed_at=None
             )
-            .select_related("user", "space", "space__host")
+            .select_related("user", "space")
             .order_by("space__started_at", "pk")
         )
-        return sorted(rows, key=lambda p: ROLE_ORDER[p.role])
+        return [
+            LiveEntry(
+                user_id=p.user_id,
+                username=p.user.username,
+                space_id=p.space_id,
+                html=render_to_string("rooms/_live_bar_item.html", {"person": p.user, "space": p.space}),
+            )
+            for p in sorted(rows, key=lambda p: ROLE_ORDER[p.role])
+        ]
 
     return _cached("rooms:live-stage", compute)
 
@@ -222,23 +243,23 @@ def _cached(key: str, compute):
     return value
 
 
-def live_now_for(*, viewer, limit: int = 20) -> list[tuple[Any, Space]]:
-    """Followed accounts hosting or speaking in a live Space (the purple-ring bar): (user, space),
-    hosts first, each person once. One small indexed query per viewer on top of the shared list."""
+def live_now_for(*, viewer, limit: int = 20) -> list[LiveEntry]:
+    """Followed accounts hosting or speaking in a live Space (the purple-ring bar), hosts first,
+    each person once. One small indexed query per viewer on top of the shared list."""
     if not getattr(viewer, "is_authenticated", False):
         return []
     stage = _live_stage()
     if not stage:
         return []
     followed = set(
-        Follow.objects.filter(follower=viewer, followee_id__in={p.user_id for p in stage}).values_list(
+        Follow.objects.filter(follower=viewer, followee_id__in={e.user_id for e in stage}).values_list(
             "followee_id", flat=True
         )
     )
-    seen: dict[int, tuple[Any, Space]] = {}
-    for p in stage:
-        if p.user_id in followed:
-            seen.setdefault(p.user_id, (p.user, p.space))
+    seen: dict[int, LiveEntry] = {}
+    for entry in stage:
+        if entry.user_id in followed:
+            seen.setdefault(entry.user_id, entry)
     return list(seen.values())[:limit]
 
 

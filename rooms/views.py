@@ -12,7 +12,7 @@ from accounts.services import hosting_eligibility
 from ticketing.selectors import ticket_box
 
 from . import services
-from .access import entry_refusal
+from .access import entry_refusal, with_entry_facts
 from .forms import SpaceForm
 from .models import Space
 from .protocol import REACTIONS
@@ -52,7 +52,9 @@ def _audio_config(*, space: Space, user) -> dict | None:
 
 
 def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
-    space = get_object_or_404(Space.objects.select_related("host"), pk=space_id)
+    # One query answers the page: the Space, its host, its tickets and whether this viewer may enter.
+    spaces = with_entry_facts(Space.objects.select_related("host", "ticket_settings"), user=request.user)
+    space = get_object_or_404(spaces, pk=space_id)
     if space.state == Space.State.SCHEDULED:
         from .schedule_views import scheduled_space_page
 

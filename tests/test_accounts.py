@@ -295,6 +295,22 @@ def test_suspended_account_cannot_sign_in(client):
     assert response.status_code in (200, 302)
 
 
+def test_suspension_ends_the_sessions_already_open_cached_copies_included(client):
+    from django.contrib.sessions.backends.cached_db import KEY_PREFIX
+    from django.contrib.sessions.models import Session
+    from django.core.cache import cache
+
+    user = UserFactory()
+    client.force_login(user)
+    key = client.session.session_key
+    assert cache.get(KEY_PREFIX + key) is not None  # sessions are read from the cache
+    assert client.get(reverse("home")).context["user"] == user
+    services.user_suspend(user=user, by=UserFactory(is_staff=True))
+    assert not Session.objects.filter(session_key=key).exists()
+    assert cache.get(KEY_PREFIX + key) is None
+    assert not client.get(reverse("home")).context["user"].is_authenticated
+
+
 # --- admin and moderators ----------------------------------------------------
 
 

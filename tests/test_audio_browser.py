@@ -125,7 +125,8 @@ def until_heard(
 def bring_on_stage(host_page, page, space, user) -> None:
     act(page, type="hand_raise")
     wait_for(
-        lambda: Participant.objects.get(space=space, user=user).hand_raised_at is not None,
+        # The socket opens before the server has joined the page (its row may not exist yet).
+        lambda: Participant.objects.filter(space=space, user=user, hand_raised_at__isnull=False).exists(),
         timeout=5,
         what="hand",
     )

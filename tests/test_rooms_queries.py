@@ -94,9 +94,11 @@ def test_home_sections_query_count_is_fixed(busy_home, django_assert_max_num_que
         sections = home_sections(viewer=busy_home)
     live_now = sections["live_now"]
     assert len(live_now) == 20
-    roles = [user.username for user, _ in live_now]
-    assert len(set(roles)) == len(roles)  # each person once
-    assert all(space.state == "live" for _, space in live_now)
+    names = [entry.username for entry in live_now]
+    assert len(set(names)) == len(names)  # each person once
+    live_ids = set(Space.objects.filter(state="live").values_list("pk", flat=True))
+    assert all(entry.space_id in live_ids for entry in live_now)
+    assert all(f'href="/spaces/{entry.space_id}/"' in entry.html for entry in live_now)
     discover = sections["discover"]()  # called by the template only when its cache misses
     assert len(discover) == 20 and all(s.listener_count == 25 for s in discover)
     assert all(s.host.username for s in discover)  # host already joined in
@@ -110,7 +112,7 @@ def test_live_now_lists_hosts_and_speakers_the_viewer_follows():
     space = live_space(host)
     crowd(space, [speaker], role=Role.SPEAKER)
     live_space(stranger)
-    pairs = {(u.pk, s.pk) for u, s in home_sections(viewer=viewer)["live_now"]}
+    pairs = {(e.user_id, e.space_id) for e in home_sections(viewer=viewer)["live_now"]}
     assert pairs == {(host.pk, space.pk), (speaker.pk, space.pk)}
     assert home_sections(viewer=type("Anon", (), {"is_authenticated": False})())["live_now"] == []
 

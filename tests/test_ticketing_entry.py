@@ -48,6 +48,43 @@ def test_entry_refusal_for_a_ticketed_live_space():
 
 
 @pytest.mark.django_db
+def test_the_space_pages_one_query_answers_entry_like_the_questions_asked_one_by_one(
+    django_assert_num_queries,
+):
+    """The Space page asks entry_refusal inside the Space's own query (with_entry_facts); every
+    way in or out must come out the same as the consumer's one-question-at-a-time path."""
+    from moderation.models import HostBlock
+    from rooms.access import with_entry_facts
+    from rooms.models import Space
+
+    paid, free = live_ticketed_space(), rooms_services.space_create(
+        host=eligible_host(hosting_granted=True), title="Free talk"
+    )
+    holder, refunded, cohost, invited, removed, blocked, stranger = (UserFactory() for _ in range(7))
+    give_ticket(paid, holder)
+    services.ticket_refund(ticket=give_ticket(paid, refunded), by=UserFactory(is_superuser=True))
+    Participant.objects.create(space=paid, user=cohost, role=Participant.Role.COHOST)
+    Participant.objects.create(space=paid, user=invited, invited_at=timezone.now())
+    for space in (paid, free):
+        Participant.objects.create(space=space, user=removed, removed_at=timezone.now())
+        HostBlock.objects.create(host=space.host, blocked=blocked)
+    people = (paid.host, free.host, holder, refunded, cohost, invited, removed, blocked, stranger)
+    answers = set()
+    for space in (paid, free):
+        for person in people:
+            asked = entry_refusal(space=Space.objects.get(pk=space.pk), user=person)
+            with django_assert_num_queries(1):
+                annotated = with_entry_facts(Space.objects.all(), user=person).get(pk=space.pk)
+            with django_assert_num_queries(0):
+                answered = entry_refusal(space=annotated, user=person)
+            assert answered == asked, (space.title, person)
+            # Facts about one person are never read for another.
+            assert entry_refusal(space=annotated, user=stranger) == entry_refusal(space=space, user=stranger)
+            answers.add(asked)
+    assert len(answers) == 4  # admitted, removed, blocked, no ticket: every branch was taken
+
+
+@pytest.mark.django_db
 def test_join_service_refuses_without_a_ticket_and_admits_after_buying():
     space = live_ticketed_space()
     listener = UserFactory()

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -148,14 +148,29 @@ def has_ticket_access(*, space, user) -> bool:
         return True
     if Ticket.objects.filter(space_id=space.pk, holder_id=user.pk, status=Ticket.Status.VALID).exists():
         return True
+    return _invited_on_stage(user_id=user.pk).filter(space_id=space.pk).exists()
+
+
+def _invited_on_stage(*, user_id: int):
     from rooms.models import Participant
 
     return Participant.objects.filter(
         Q(role__in=[Participant.Role.COHOST, Participant.Role.SPEAKER]) | Q(invited_at__isnull=False),
-        space_id=space.pk,
-        user_id=user.pk,
+        user_id=user_id,
         removed_at__isnull=True,
-    ).exists()
+    )
+
+
+def ticket_access_expression(*, user_id: int) -> ExpressionWrapper:
+    """has_ticket_access for `user_id` as an expression over a Space queryset: the same four ways in."""
+    space = OuterRef("pk")
+    return ExpressionWrapper(
+        ~Exists(TicketSettings.objects.filter(space_id=space))
+        | Q(host_id=user_id)
+        | Exists(Ticket.objects.filter(space_id=space, holder_id=user_id, status=Ticket.Status.VALID))
+        | Exists(_invited_on_stage(user_id=user_id).filter(space_id=space)),
+        output_field=BooleanField(),
+    )
 
 
 def sales_closed_reason(*, ticket_settings: TicketSettings, now=None) -> str:
@@ -177,6 +192,15 @@ def sales_closed_reason(*, ticket_settings: TicketSettings, now=None) -> str:
 # --- the box on the Space page ----------------------------------------------
 
 
+def _ticket_settings_of(space) -> TicketSettings | None:
+    """The Space's ticket settings: from the Space's own query when it joined them
+    (`select_related("ticket_settings")`), else one query."""
+    descriptor = type(space).ticket_settings
+    if descriptor.is_cached(space):
+        return descriptor.related.get_cached_value(space)
+    return TicketSettings.objects.filter(space_id=space.pk).select_related("space", "space__host").first()
+
+
 def ticket_box(*, space, viewer) -> dict:
     """Context for templates/ticketing/_buy_box.html: `{"ticket_box": {...}}`.
 
@@ -186,7 +210,7 @@ def ticket_box(*, space, viewer) -> dict:
     """
     signed_in = viewer is not None and viewer.is_authenticated
     is_host = signed_in and viewer.pk == space.host_id
-    ts = TicketSettings.objects.filter(space_id=space.pk).select_related("space", "space__host").first()
+    ts = _ticket_settings_of(space)
     box: dict = {"mode": "none", "test_mode": is_test_mode(), "space_id": space.pk}
     if ts is None:
         if is_host and space.state in (Space.State.SCHEDULED, Space.State.LIVE):
