@@ -57,8 +57,9 @@ def test_the_space_pages_one_query_answers_entry_like_the_questions_asked_one_by
     from rooms.access import with_entry_facts
     from rooms.models import Space
 
-    paid, free = live_ticketed_space(), rooms_services.space_create(
-        host=eligible_host(hosting_granted=True), title="Free talk"
+    paid, free = (
+        live_ticketed_space(),
+        rooms_services.space_create(host=eligible_host(hosting_granted=True), title="Free talk"),
     )
     holder, refunded, cohost, invited, removed, blocked, stranger = (UserFactory() for _ in range(7))
     give_ticket(paid, holder)
