@@ -6,7 +6,7 @@ fan-out while speakers are captioned.
 One daphne (spaces_project.asgi, a fresh SQLite file, the default 2 recognition workers) and one
 live Space with captions on and three unmuted speakers. Each speaker streams espeak-ng sentences
 (with a quiet noise floor, a second of quiet between them) over the captions uplink at real time,
-in 100 ms frames, as captions.js does; a listener's Space socket receives the `caption` events.
+in 100 ms frames, as captions.js does; a listener's Space socket receives the `captions` frames.
 
 - rtf_per_speaker: CPU seconds of the recognition worker processes (from /proc) / seconds of
   audio submitted, i.e. the cost of one speaker in one second. Target < 0.5.
@@ -194,8 +194,9 @@ async def captioned(
 
     async def read():
         async for message in listener:
-            if '"type":"caption"' in message:
-                received.append((time.time(), json.loads(message)))
+            if '"type":"captions"' in message:
+                arrived = time.time()
+                received.extend((arrived, line) for line in json.loads(message)["lines"])
 
     reader = asyncio.create_task(read())
     cpu_before = worker_cpu_seconds(pid)

@@ -33,7 +33,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from .protocol import LISTENER_COUNT_INTERVAL
+from .protocol import CAPTIONS_INTERVAL, LISTENER_COUNT_INTERVAL
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,41 @@ class LocalSocket(Protocol):
     async def hub_close(self, code: int) -> None: ...
 
 
+class _Throttle:
+    """Calls `flush` at most once per `interval` seconds: on the loop's next turn when the last
+    call was long enough ago, else when the interval is up. Its owner decides what is sent."""
+
+    def __init__(self, interval: float, flush: Callable[[], Any]) -> None:
+        self.interval = interval
+        self._flush = flush
+        self._last = 0.0
+        self._timer: asyncio.Handle | None = None
+        self._task: asyncio.Task | None = None
+
+    def poke(self) -> None:
+        if self._timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._last + self.interval - time.monotonic()
+        self._timer = loop.call_soon(self._fire) if wait <= 0 else loop.call_later(wait, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._last = time.monotonic()
+        self._task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def now(self) -> None:
+        """Flush what is waiting before something that must come after it."""
+        self.cancel()
+        self._last = time.monotonic()
+        await self._flush()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
 class SpaceHub:
     """This process's subscription to one Space's events, written to its local sockets."""
 
@@ -107,8 +142,9 @@ class SpaceHub:
         self._channel: str | None = None
         self._task: asyncio.Task | None = None
         self._count: dict[str, Any] | None = None
-        self._count_sent_at = 0.0
-        self._count_timer: asyncio.TimerHandle | None = None
+        self._count_throttle = _Throttle(LISTENER_COUNT_INTERVAL, self._flush_count)
+        self._captions: dict[tuple[int, int], dict[str, Any]] = {}
+        self._captions_throttle = _Throttle(CAPTIONS_INTERVAL, self._flush_captions)
 
     async def add(self, member: LocalSocket) -> None:
         async with self._lock:
@@ -130,9 +166,8 @@ class SpaceHub:
             if hasattr(layer, "flush_channel"):  # some layers can forget a channel outright
                 await layer.flush_channel(self._channel)
             self._task = self._channel = None
-            if self._count_timer is not None:
-                self._count_timer.cancel()
-                self._count_timer = None
+            self._count_throttle.cancel()
+            self._captions_throttle.cancel()
             self._on_empty(self.space_id)
 
     async def _run(self, layer, channel: str) -> None:
@@ -153,8 +188,15 @@ class SpaceHub:
     async def deliver(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "listener_count":
-            self._coalesce_count(event)
+            # Counts change with every join; the latest, at most once per interval.
+            self._count = event
+            self._count_throttle.poke()
             return
+        if kind == "caption":
+            self._hold_caption(event)
+            return
+        if kind == "space_ended":
+            await self._captions_throttle.now()  # the last words go out before the room closes
         text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
         await self._write_all(event, text)
         if kind == "space_ended":
@@ -163,24 +205,29 @@ class SpaceHub:
             for member in list(self.members):
                 await member.hub_close(CLOSE_ENDED)
 
-    def _coalesce_count(self, event: dict[str, Any]) -> None:
-        """Listener counts change with every join; send the latest at most once per interval."""
-        self._count = event
-        if self._count_timer is not None:
+    def _hold_caption(self, event: dict[str, Any]) -> None:
+        """Captions go out together, at most once per CAPTIONS_INTERVAL, as one `captions` frame:
+        with three speakers talking that is a few frames a second per listener instead of one
+        per partial, so the room's own events never queue behind a stream of captions. Of one
+        utterance only the newest text is kept (a partial replaces the one before; a final
+        settles it and is never replaced by a late partial)."""
+        key = (event["user_id"], event["utterance"])
+        held = self._captions.get(key)
+        if held is None or not held["final"]:
+            self._captions[key] = event
+        self._captions_throttle.poke()
+
+    async def _flush_captions(self) -> None:
+        if not self._captions:
             return
-        wait = self._count_sent_at + LISTENER_COUNT_INTERVAL - time.monotonic()
-        loop = asyncio.get_running_loop()
-        if wait <= 0:
-            loop.create_task(self._flush_count())
-        else:
-            self._count_timer = loop.call_later(wait, lambda: loop.create_task(self._flush_count()))
+        lines, self._captions = list(self._captions.values()), {}
+        event = {"type": "captions", "lines": lines}
+        await self._write_all(event, json.dumps(event, ensure_ascii=False, separators=(",", ":")))
 
     async def _flush_count(self) -> None:
-        self._count_timer = None
         event, self._count = self._count, None
         if event is None:
             return
-        self._count_sent_at = time.monotonic()
         await self._write_all(event, json.dumps(event, separators=(",", ":")))
 
     async def _write_all(self, event: dict[str, Any], text: str) -> None:

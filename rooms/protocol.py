@@ -31,6 +31,8 @@ LISTENERS_SHOWN = 50
 """How many listeners the snapshot names; past this, only ``listener_count`` changes are sent."""
 LISTENER_COUNT_INTERVAL = 1.0
 """``listener_count`` events are coalesced to at most one per this many seconds per Space."""
+CAPTIONS_INTERVAL = 0.5
+"""``caption`` events reach sockets together, as one ``captions`` frame at most this often."""
 
 REACTIONS = ("😂", "💯", "✋", "✊", "✌️", "👋", "❤️")
 
@@ -387,6 +389,14 @@ class Caption(TypedDict):
     end: float
 
 
+class Captions(TypedDict):
+    """What a socket receives: the `caption` events of the last CAPTIONS_INTERVAL, oldest first,
+    only the newest text of each utterance."""
+
+    type: Literal["captions"]
+    lines: list[Caption]
+
+
 class CaptionsLagging(TypedDict):  # to the host only: recognition fell behind or restarted
     type: Literal["captions_lagging"]
     user_id: int  # whose captions
@@ -422,7 +432,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "speaking",
     "listener_count",
     "captions_toggled",
-    "caption",
+    "captions",
     "captions_lagging",
     "space_ended",
     "signal",

@@ -10,6 +10,7 @@ bad stream cannot take the others down.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 SPARE_ENGINES = 2  # idle engines kept loaded, so a new speaker does not wait for a model to load
 PARENT_CHECK_SECONDS = 1.0
+WORKER_NICENESS = 10  # added to the server's own: recognition yields the core to the event loop
 
 
 class _Stream:
@@ -85,6 +87,10 @@ class Worker:
 def worker_main(engine_path: str, inbox: Queue, outbox: Connection, parent_pid: int) -> None:
     # Ctrl-C reaches the whole process group; the parent shuts workers down in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A caption can wait a few milliseconds for the core; the Space's events and audio cannot.
+    # Recognition runs below the server's priority, so on a busy machine it yields first.
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
     worker = Worker(engine_path)
     while True:
         try:

@@ -141,8 +141,8 @@ const ephemeral = {
     setSpeaking(msg.user_id, msg.on);
     return "no-render";
   },
-  caption(msg) {
-    showCaption(msg);
+  captions(msg) {
+    for (const line of msg.lines) showCaption(line);
     return "no-render";
   },
   captions_lagging(msg) {

@@ -1,0 +1,105 @@
+"""The Space hub's coalescing of captions (rooms/events.py): few frames, newest text, nothing lost,
+and the room's own events never wait behind them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from rooms.events import SpaceHub
+from rooms.protocol import CAPTIONS_INTERVAL
+
+
+class Socket:
+    def __init__(self) -> None:
+        self.frames: list[tuple[float, dict]] = []
+        self.closed: int | None = None
+
+    async def hub_deliver(self, event, text) -> None:
+        assert json.loads(text) == event
+        self.frames.append((time.monotonic(), event))
+
+    async def hub_close(self, code: int) -> None:
+        self.closed = code
+
+    def kinds(self) -> list[str]:
+        return [event["type"] for _, event in self.frames]
+
+
+def caption(user_id: int, utterance: int, text: str, *, final: bool = False) -> dict:
+    return {
+        "type": "caption",
+        "user_id": user_id,
+        "name": f"Speaker {user_id}",
+        "text": text,
+        "final": final,
+        "utterance": utterance,
+        "start": 1.0,
+        "end": 2.0,
+    }
+
+
+def hub_with(*sockets: Socket) -> SpaceHub:
+    hub = SpaceHub(1, on_empty=lambda _: None)
+    hub.members.update(sockets)  # no channel layer needed to test delivery
+    return hub
+
+
+async def settle(seconds: float = 0.0) -> None:
+    await asyncio.sleep(seconds)
+    for _ in range(5):  # let flush tasks run
+        await asyncio.sleep(0)
+
+
+async def test_captions_go_out_together_at_most_once_per_interval_with_the_newest_text():
+    a, b = Socket(), Socket()
+    hub = hub_with(a, b)
+    await hub.deliver(caption(7, 1, "good"))
+    await settle()
+    assert [e["lines"] for _, e in a.frames] == [[caption(7, 1, "good")]]  # the first goes at once
+    words = ["good", "morning", "every", "one", "of", "you", "here"]
+    for n in range(2, len(words) + 1):
+        await hub.deliver(caption(7, 1, " ".join(words[:n])))
+    await hub.deliver(caption(8, 1, "hello"))
+    await hub.deliver(caption(7, 1, "good morning every one of you here", final=True))
+    await hub.deliver(caption(7, 1, "good morning every one of you"))  # a late partial
+    await settle()
+    assert len(a.frames) == 1  # the rest waits for the interval
+    await settle(CAPTIONS_INTERVAL + 0.1)
+    assert a.kinds() == b.kinds() == ["captions", "captions"]
+    (first_at, _), (second_at, second) = a.frames
+    assert second_at - first_at >= CAPTIONS_INTERVAL * 0.9
+    assert second["lines"] == [
+        caption(7, 1, "good morning every one of you here", final=True),  # the final, not the late partial
+        caption(8, 1, "hello"),
+    ]
+    await settle(CAPTIONS_INTERVAL + 0.1)
+    assert len(a.frames) == 2  # nothing left, nothing sent
+
+
+async def test_the_rooms_own_events_do_not_wait_for_captions():
+    a = Socket()
+    hub = hub_with(a)
+    await hub.deliver(caption(7, 1, "one"))
+    await settle()
+    await hub.deliver(caption(7, 1, "one two"))
+    muted = {"type": "muted", "v": 3, "user_id": 7, "muted": True, "by": 1}
+    await hub.deliver(muted)
+    assert a.kinds() == ["captions", "muted"]  # the mute went out while the caption waits
+    await settle(CAPTIONS_INTERVAL + 0.1)
+    assert a.kinds() == ["captions", "muted", "captions"]
+
+
+async def test_the_last_words_go_out_before_the_space_ends():
+    a = Socket()
+    hub = hub_with(a)
+    await hub.deliver(caption(7, 1, "thanks"))
+    await settle()
+    await hub.deliver(caption(7, 1, "thanks everyone", final=True))
+    await hub.deliver({"type": "space_ended", "reason": "host"})
+    assert a.kinds() == ["captions", "captions", "space_ended"]
+    assert a.frames[1][1]["lines"] == [caption(7, 1, "thanks everyone", final=True)]
+    assert a.closed is not None
+    await settle(CAPTIONS_INTERVAL + 0.1)
+    assert a.kinds() == ["captions", "captions", "space_ended"]
