@@ -101,6 +101,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
     hub: SpaceHub | None = None
     joined = False
     media = None  # rooms.audio: this socket's audio (Janus signalling, hang-ups)
+    captions_shown = True  # the page hid captions (`captions_view`): no `captions` frames are sent
 
     async def connect(self) -> None:
         self.space_id = int(self.scope["url_route"]["kwargs"]["space_id"])
@@ -186,6 +187,8 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             self.media.room_event(event)
         if event["type"] == "participant_joined" and event["participant"]["user_id"] == self.user.pk:
             return  # our own arrival (another tab of ours already counts us)
+        if event["type"] == "captions" and not self.captions_shown:
+            return
         if not self.ready:
             self.backlog.append((event, text))
             return
@@ -244,6 +247,10 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             return
         if kind == "resync":
             await self._send_snapshot()
+            return
+        if kind == "captions_view":  # this socket only; nothing in the room changes
+            self.captions_shown = fields["on"]
+            await self._ok(ref)
             return
         if kind == "leave":
             await database_sync_to_async(services.participant_leave)(space=self.space, by=self.user)

@@ -223,6 +223,11 @@ class CaptionsToggle(_Action):  # host only
     on: bool
 
 
+class CaptionsView(_Action):  # anyone: whether this socket wants `captions` frames (hidden on the page)
+    type: Literal["captions_view"]
+    on: bool
+
+
 class SpaceEnd(_Action):  # host only (moderators end Spaces from the admin)
     type: Literal["space_end"]
 
@@ -261,6 +266,7 @@ ACTION_FIELDS: dict[str, dict[str, type]] = {
     "reaction": {"emoji": str},
     "speaking": {"on": bool},
     "captions_toggle": {"on": bool},
+    "captions_view": {"on": bool},
     "space_end": {},
     "signal": {"to": int, "kind": str, "data": dict},
 }

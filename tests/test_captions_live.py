@@ -323,6 +323,31 @@ async def test_partials_and_the_final_reach_everyone_and_only_finals_are_kept(ro
     await peer.close()
 
 
+async def test_a_socket_that_hid_captions_gets_no_captions_until_it_shows_them_again(room):
+    from collections import OrderedDict
+
+    space, host, listener = room
+    hiding, showing = await connect(space, listener), await connect(space, await db(UserFactory)())
+    await hiding.send(type="captions_view", on=False, ref="h")
+    assert (await hiding.until("ok"))["ref"] == "h"
+    cache = OrderedDict()
+    await db(captions_service.caption_events_publish)([caption(space, host, "final", "hello all")], cache)
+    assert (await showing.until("captions"))["lines"][0]["text"] == "hello all"
+    assert [f for f in await hiding.drain(timeout=0.3) if f["type"] == "captions"] == []
+    await hiding.send(type="captions_view", on=True, ref="s")
+    assert (await hiding.until("ok"))["ref"] == "s"
+    await db(captions_service.caption_events_publish)(
+        [caption(space, host, "final", "welcome back", start=3.0, end=4.0)], cache
+    )
+    assert (await hiding.until("captions", timeout=3))["lines"][0]["text"] == "welcome back"
+    # Not a room change: nobody else hears of it, and a bad value is refused.
+    await hiding.send(type="captions_view", on="no")
+    assert (await hiding.until("error"))["code"] == "bad_field"
+    assert not [f for f in await showing.drain() if f["type"] not in ("captions", "listener_count")]
+    await hiding.close()
+    await showing.close()
+
+
 async def test_lagging_and_engine_errors_are_told_to_the_host_only(room):
     from collections import OrderedDict
 

@@ -171,6 +171,8 @@ const ephemeral = {
 
 function onMessage(msg) {
   if (msg.type === "snapshot") {
+    // A new socket sends captions until told otherwise; a page that hid them says so.
+    if (captionsHidden) socket.send({ type: "captions_view", on: false });
     ephemeral.snapshot(msg);
     render();
     return;
@@ -353,6 +355,7 @@ function wireControls() {
   $("#captions-viewer-toggle").addEventListener("click", () => {
     captionsHidden = !captionsHidden;
     localStorage.setItem("spaces.captionsHidden", captionsHidden ? "1" : "0");
+    send({ type: "captions_view", on: !captionsHidden });
     render();
   });
   for (const button of document.querySelectorAll("[data-emoji]")) {
