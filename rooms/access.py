@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, QuerySet, Value
 
-from moderation.selectors import blocked_by_host_exists, is_blocked_by_host
-from ticketing.selectors import has_ticket_access, ticket_access_expression
+from moderation.selectors import blocked_by_host_exists
+from ticketing.selectors import ticket_access_expression
 
 from .models import Participant, Space
 
+FACTS = ("entry_removed", "entry_blocked", "entry_ticket")
+
 
 def with_entry_facts(queryset: QuerySet[Space], *, user) -> QuerySet[Space]:
-    """Answer entry_refusal's questions about `user` inside the Space's own query (pages load the
-    Space anyway): removed from it, blocked by its host, in by its tickets. The facts are tagged
-    with the user they are about, so they are never read for anyone else."""
+    """Answer entry_refusal's questions about `user` in one query: removed from the Space, blocked
+    by its host, in by its tickets. A page adds them to the Space's own query; the facts are
+    tagged with the user they are about, so they are never read for anyone else."""
     if not getattr(user, "is_authenticated", False):
         return queryset
     removed = Participant.objects.filter(space=OuterRef("pk"), user_id=user.pk, removed_at__isnull=False)
@@ -39,15 +41,17 @@ def entry_refusal(*, space: Space, user) -> str | None:
         return "This Space has ended."
     if space.state == Space.State.SCHEDULED:
         return "This Space hasn't started yet. Set a reminder and we'll tell you when it does."
-    known = getattr(space, "entry_facts_user", None) == user.pk  # with_entry_facts() answered already
-    if space.entry_removed if known else _was_removed(space=space, user=user):
+    removed, blocked, ticket = _entry_facts(space=space, user=user)
+    if removed:
         return "You were removed from this Space, so you can't rejoin it."
-    if space.entry_blocked if known else is_blocked_by_host(host_id=space.host_id, user_id=user.pk):
+    if blocked:
         return "The host has blocked you from their Spaces, so you can't join this one."
-    if not (space.entry_ticket if known else has_ticket_access(space=space, user=user)):
+    if not ticket:
         return "This is a ticketed Space. Buy a ticket to listen in."
     return None
 
 
-def _was_removed(*, space: Space, user) -> bool:
-    return Participant.objects.filter(space=space, user=user, removed_at__isnull=False).exists()
+def _entry_facts(*, space: Space, user) -> tuple[bool, bool, bool]:
+    if getattr(space, "entry_facts_user", None) == user.pk:  # the page's query answered already
+        return tuple(getattr(space, name) for name in FACTS)
+    return with_entry_facts(Space.objects.filter(pk=space.pk), user=user).values_list(*FACTS).get()

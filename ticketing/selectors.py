@@ -130,25 +130,17 @@ def lifetime_earnings_cents(*, host) -> int:
 # --- access -----------------------------------------------------------------
 
 
-def is_ticketed(*, space) -> bool:
-    return TicketSettings.objects.filter(space_id=space.pk).exists()
-
-
 def has_ticket_access(*, space, user) -> bool:
-    """May `user` enter `space` as far as tickets are concerned?
-
-    True for every Space that sells no tickets. For a ticketed Space: its host, its co-hosts and
-    invited speakers, and people holding a valid ticket. A ticket being refunded gives no entry.
-    """
-    if not is_ticketed(space=space):
-        return True
+    """May `user` enter `space` as far as tickets are concerned? One query over
+    `ticket_access_expression`, the rule's only statement."""
     if user is None or not user.is_authenticated:
-        return False
-    if user.pk == space.host_id:
-        return True
-    if Ticket.objects.filter(space_id=space.pk, holder_id=user.pk, status=Ticket.Status.VALID).exists():
-        return True
-    return _invited_on_stage(user_id=user.pk).filter(space_id=space.pk).exists()
+        return not TicketSettings.objects.filter(space_id=space.pk).exists()
+    return (
+        Space.objects.filter(pk=space.pk)
+        .annotate(ok=ticket_access_expression(user_id=user.pk))
+        .values_list("ok", flat=True)
+        .get()
+    )
 
 
 def _invited_on_stage(*, user_id: int):
@@ -162,7 +154,11 @@ def _invited_on_stage(*, user_id: int):
 
 
 def ticket_access_expression(*, user_id: int) -> ExpressionWrapper:
-    """has_ticket_access for `user_id` as an expression over a Space queryset: the same four ways in."""
+    """May `user_id` enter, as far as tickets are concerned — an expression over a Space queryset.
+
+    True for every Space that sells no tickets. For a ticketed Space: its host, its co-hosts and
+    invited speakers, and people holding a valid ticket. A ticket being refunded gives no entry.
+    """
     space = OuterRef("pk")
     return ExpressionWrapper(
         ~Exists(TicketSettings.objects.filter(space_id=space))
