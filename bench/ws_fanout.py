@@ -310,28 +310,9 @@ async def run_floor(args, workdir: Path) -> dict:
         stdout=(workdir / "floor.log").open("wb"),
         stderr=subprocess.STDOUT,
     )
-    wait_for_port(port, proc)
-    url = f"ws://127.0.0.1:{port}/"
-    crowd = Crowd('"type":"muted"', "v")
     try:
-        connected = await crowd.open(url, None, args.listeners, args.concurrency)
-        from websockets.asyncio.client import connect
-
-        host = await connect(url, compression=None, ping_interval=None, origin="http://127.0.0.1")
-        await asyncio.sleep(0.5)
-
-        async def toggle(number: int) -> None:
-            await host.send(
-                json.dumps(
-                    {"type": "muted", "v": number, "user_id": 1, "muted": bool(number % 2), "by": 1},
-                    separators=(",", ":"),
-                )
-            )
-
-        measured = await measure(crowd, toggle, list(range(1, args.toggles + 1)))
-        await host.close()
-        await crowd.close()
-        return {"connected": connected, **measured}
+        wait_for_port(port, proc)
+        return await _measure_relay(f"ws://127.0.0.1:{port}/", args)
     finally:
         stop(proc)
 
@@ -339,29 +320,30 @@ async def run_floor(args, workdir: Path) -> dict:
 async def run_groups(args, workdir: Path) -> dict:
     port = free_port()
     proc = start_daphne(port, {}, "bench.groups_asgi:application", workdir / "groups.log")
-    url = f"ws://127.0.0.1:{port}/"
-    crowd = Crowd('"type":"muted"', "v")
     try:
-        connected = await crowd.open(url, None, args.listeners, args.concurrency)
-        from websockets.asyncio.client import connect
-
-        host = await connect(url, compression=None, ping_interval=None, origin="http://127.0.0.1")
-        await asyncio.sleep(0.5)
-
-        async def toggle(number: int) -> None:
-            await host.send(
-                json.dumps(
-                    {"type": "muted", "v": number, "user_id": 1, "muted": bool(number % 2), "by": 1},
-                    separators=(",", ":"),
-                )
-            )
-
-        measured = await measure(crowd, toggle, list(range(1, args.toggles + 1)), timeout=120)
-        await host.close()
-        await crowd.close()
-        return {"connected": connected, **measured}
+        return await _measure_relay(f"ws://127.0.0.1:{port}/", args, timeout=120)
     finally:
         stop(proc)
+
+
+async def _measure_relay(url: str, args, **measure_options) -> dict:
+    """The listeners and a host on a server that relays whatever the host sends to everyone (the
+    floor, and the per-consumer-groups variant); the host sends the `muted` frames itself."""
+    from websockets.asyncio.client import connect
+
+    crowd = Crowd('"type":"muted"', "v")
+    connected = await crowd.open(url, None, args.listeners, args.concurrency)
+    host = await connect(url, compression=None, ping_interval=None, origin="http://127.0.0.1")
+    await asyncio.sleep(0.5)
+
+    async def toggle(number: int) -> None:
+        event = {"type": "muted", "v": number, "user_id": 1, "muted": bool(number % 2), "by": 1}
+        await host.send(json.dumps(event, separators=(",", ":")))
+
+    measured = await measure(crowd, toggle, list(range(1, args.toggles + 1)), **measure_options)
+    await host.close()
+    await crowd.close()
+    return {"connected": connected, **measured}
 
 
 def log(message: str) -> None:

@@ -197,7 +197,6 @@ class LiveEntry:
     viewer, so a home page joins strings instead of rendering twenty avatars."""
 
     user_id: int
-    username: str
     space_id: int
     html: str
 
@@ -217,7 +216,6 @@ def _live_stage() -> list[LiveEntry]:
         return [
             LiveEntry(
                 user_id=p.user_id,
-                username=p.user.username,
                 space_id=p.space_id,
                 html=render_to_string("rooms/_live_bar_item.html", {"person": p.user, "space": p.space}),
             )
