@@ -77,7 +77,7 @@ def seed_speakers(space_id: int) -> tuple[list[tuple[int, str]], float]:
         key = f"benchspk{user.pk:024d}"
         data = {
             "_auth_user_id": str(user.pk),
-            "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
+            "_auth_user_backend": "accounts.backends.ModelBackend",
             "_auth_user_hash": user.get_session_auth_hash(),
         }
         Session.objects.create(

@@ -112,7 +112,7 @@ def prepare_database(db_path: Path, listeners: int) -> tuple[int, str, list[str]
         key = f"bench{user.pk:027d}"  # 32 characters, unique
         data = {
             "_auth_user_id": str(user.pk),
-            "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
+            "_auth_user_backend": "accounts.backends.ModelBackend",
             "_auth_user_hash": user.get_session_auth_hash(),
         }
         sessions.append(Session(session_key=key, session_data=store.encode(data), expire_date=expire))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef, QuerySet, Value
 
 from moderation.selectors import blocked_by_host_exists
+from spaces_project.prepared import PreparedQuery
 from ticketing.selectors import ticket_access_expression
 
 from .models import Participant, Space
@@ -22,13 +23,35 @@ def with_entry_facts(queryset: QuerySet[Space], *, user) -> QuerySet[Space]:
     tagged with the user they are about, so they are never read for anyone else."""
     if not getattr(user, "is_authenticated", False):
         return queryset
-    removed = Participant.objects.filter(space=OuterRef("pk"), user_id=user.pk, removed_at__isnull=False)
+    return _with_entry_facts_of(queryset, user_id=user.pk)
+
+
+def _with_entry_facts_of(queryset: QuerySet[Space], *, user_id: int) -> QuerySet[Space]:
+    removed = Participant.objects.filter(space=OuterRef("pk"), user_id=user_id, removed_at__isnull=False)
     return queryset.annotate(
-        entry_facts_user=Value(user.pk),
+        entry_facts_user=Value(user_id),
         entry_removed=Exists(removed),
-        entry_blocked=blocked_by_host_exists(user_id=user.pk),
-        entry_ticket=ticket_access_expression(user_id=user.pk),
+        entry_blocked=blocked_by_host_exists(user_id=user_id),
+        entry_ticket=ticket_access_expression(user_id=user_id),
     )
+
+
+# The Space page's query — the Space, its host, its ticket settings and the viewer's entry facts —
+# compiled once per process (spaces_project/prepared.py): building it is most of the page's cost.
+_space_page_query = PreparedQuery(
+    lambda space_id, user_id: _with_entry_facts_of(
+        Space.objects.select_related("host", "ticket_settings").filter(pk=space_id), user_id=user_id
+    ),
+    "space_id",
+    "user_id",
+)
+
+
+def space_for_page(*, space_id: int, user) -> Space | None:
+    """The Space with everything its page asks, and for a signed-in viewer their entry facts."""
+    if not getattr(user, "is_authenticated", False):
+        return Space.objects.select_related("host", "ticket_settings").filter(pk=space_id).first()
+    return _space_page_query.first(space_id=space_id, user_id=user.pk)
 
 
 def entry_refusal(*, space: Space, user) -> str | None:

@@ -4,6 +4,7 @@ however many people are in the room."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.models import Follow
+from spaces_project.prepared import PreparedQuery
 
 from .models import Connection, Participant, Space
 from .protocol import LISTENERS_SHOWN
@@ -230,15 +232,52 @@ def home_cache_clear() -> None:
     cache.delete_many(["rooms:live-stage", make_template_fragment_key("home-discover")])
 
 
+# The shared value as this process last read it: {key: (token, value)}. The cache holds a token
+# under `key` and the value under `key:token`; while the token stands, this process reuses its own
+# copy instead of unpickling the value on every page. Clearing `key` clears it everywhere.
+_local_copies: dict[str, tuple[str, Any]] = {}
+
+
 def _cached(key: str, compute):
     seconds = settings.SPACES_HOME_CACHE_SECONDS
     if seconds <= 0:
         return compute()
-    value = cache.get(key)
-    if value is None:
-        value = compute()
-        cache.set(key, value, seconds)
+    token = cache.get(key)
+    if token is not None:
+        copy = _local_copies.get(key)
+        if copy is not None and copy[0] == token:
+            return copy[1]
+        value = cache.get(f"{key}:{token}")
+        if value is not None:
+            _local_copies[key] = (token, value)
+            return value
+    value = compute()
+    token = uuid.uuid4().hex
+    cache.set(f"{key}:{token}", value, seconds)
+    cache.set(key, token, seconds)
+    _local_copies[key] = (token, value)
     return value
+
+
+# Which of the accounts `user_id` follows are on stage in a live Space now: compiled once per
+# process (spaces_project/prepared.py), as every signed-in home page asks it.
+_followed_on_stage = PreparedQuery(
+    lambda user_id: (
+        Follow.objects.filter(follower_id=user_id)
+        .filter(
+            Exists(
+                Participant.objects.filter(
+                    user_id=OuterRef("followee_id"),
+                    space__state=Space.State.LIVE,
+                    role__in=Participant.STAGE_ROLES,
+                    removed_at=None,
+                )
+            )
+        )
+        .values_list("followee_id", flat=True)
+    ),
+    "user_id",
+)
 
 
 def live_now_for(*, viewer, limit: int = 20) -> list[LiveEntry]:
@@ -249,11 +288,7 @@ def live_now_for(*, viewer, limit: int = 20) -> list[LiveEntry]:
     stage = _live_stage()
     if not stage:
         return []
-    followed = set(
-        Follow.objects.filter(follower=viewer, followee_id__in={e.user_id for e in stage}).values_list(
-            "followee_id", flat=True
-        )
-    )
+    followed = set(_followed_on_stage.all(user_id=viewer.pk))
     seen: dict[int, LiveEntry] = {}
     for entry in stage:
         if entry.user_id in followed:
@@ -268,7 +303,8 @@ def discover_spaces(*, limit: int = 20) -> list[Space]:
 
 
 def home_sections(*, viewer) -> dict:
-    """Everything the home page shows about Spaces, in a fixed number of queries (two)."""
+    """Everything the home page shows about Spaces, in a fixed number of queries (one, and one more
+    each few seconds to refresh what every viewer shares)."""
     # `discover` is passed uncalled: the template's fragment cache calls it only on a miss.
     return {
         "live_now": live_now_for(viewer=viewer),

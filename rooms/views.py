@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from accounts.services import hosting_eligibility
 from ticketing.selectors import ticket_box
 
 from . import services
-from .access import entry_refusal, with_entry_facts
+from .access import entry_refusal, space_for_page
 from .forms import SpaceForm
 from .models import Space
 from .protocol import REACTIONS
@@ -53,8 +53,9 @@ def _audio_config(*, space: Space, user) -> dict | None:
 
 def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
     # One query answers the page: the Space, its host, its tickets and whether this viewer may enter.
-    spaces = with_entry_facts(Space.objects.select_related("host", "ticket_settings"), user=request.user)
-    space = get_object_or_404(spaces, pk=space_id)
+    space = space_for_page(space_id=space_id, user=request.user)
+    if space is None:
+        raise Http404("No such Space.")
     if space.state == Space.State.SCHEDULED:
         from .schedule_views import scheduled_space_page
 

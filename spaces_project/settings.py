@@ -100,17 +100,20 @@ TEMPLATES = [
 # --- database -------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_health_checks=True)}
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_health_checks=env_bool("DB_HEALTH_CHECKS", True))
+    }
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Under ASGI every request may run on another thread, so persistent per-thread connections
         # pile up; a per-process pool (psycopg_pool) bounds them instead. A broken connection is
         # checked before reuse, so requests recover by themselves after the database comes back.
         DATABASES["default"]["OPTIONS"] = {
+            "server_side_binding": env_bool("DB_SERVER_SIDE_BINDING", True),
             "pool": {
                 "min_size": env_int("DB_POOL_MIN", 1),
                 "max_size": env_int("DB_POOL_MAX", 8),
                 "timeout": env_int("DB_POOL_TIMEOUT", 3),
-            }
+            },
         }
 else:
     DATABASES = {
@@ -187,8 +190,8 @@ SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # --- auth ------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    "accounts.backends.ModelBackend",
+    "accounts.backends.AuthenticationBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -227,7 +230,7 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            else "spaces_project.storage.StaticStorage"
         )
     },
 }

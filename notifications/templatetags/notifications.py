@@ -1,6 +1,6 @@
 from django import template
 
-from ..selectors import unread_count
+from ..selectors import unread_for_page
 
 register = template.Library()
 
@@ -12,4 +12,4 @@ def notifications_unread(context):
     Usage in base.html, for signed-in people: {% load notifications %}{% notifications_unread %}
     """
     user = context.get("user")
-    return {"unread": unread_count(user=user), "user": user}
+    return {"unread": unread_for_page(user=user), "user": user}
