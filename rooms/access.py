@@ -38,19 +38,22 @@ def _with_entry_facts_of(queryset: QuerySet[Space], *, user_id: int) -> QuerySet
 
 # The Space page's query — the Space, its host, its ticket settings and the viewer's entry facts —
 # compiled once per process (spaces_project/prepared.py): building it is most of the page's cost.
+def _space_page(space_id: int) -> QuerySet[Space]:
+    return Space.objects.select_related("host", "ticket_settings").filter(pk=space_id)
+
+
 _space_page_query = PreparedQuery(
-    lambda space_id, user_id: _with_entry_facts_of(
-        Space.objects.select_related("host", "ticket_settings").filter(pk=space_id), user_id=user_id
-    ),
+    lambda space_id, user_id: _with_entry_facts_of(_space_page(space_id), user_id=user_id),
     "space_id",
     "user_id",
 )
+_space_page_query_signed_out = PreparedQuery(_space_page, "space_id")
 
 
 def space_for_page(*, space_id: int, user) -> Space | None:
     """The Space with everything its page asks, and for a signed-in viewer their entry facts."""
     if not getattr(user, "is_authenticated", False):
-        return Space.objects.select_related("host", "ticket_settings").filter(pk=space_id).first()
+        return _space_page_query_signed_out.first(space_id=space_id)
     return _space_page_query.first(space_id=space_id, user_id=user.pk)
 
 

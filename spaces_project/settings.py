@@ -100,15 +100,17 @@ TEMPLATES = [
 # --- database -------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {
-        "default": dj_database_url.parse(DATABASE_URL, conn_health_checks=env_bool("DB_HEALTH_CHECKS", True))
-    }
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_health_checks=True)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Under ASGI every request may run on another thread, so persistent per-thread connections
-        # pile up; a per-process pool (psycopg_pool) bounds them instead. A broken connection is
-        # checked before reuse, so requests recover by themselves after the database comes back.
+        # pile up; a per-process pool (psycopg_pool) bounds them instead. A connection is checked
+        # as it leaves the pool (spaces_project/postgresql: a round trip only when its socket
+        # shows the server went away), so requests recover by themselves after an outage.
+        # Statements are bound and prepared by the server: the pages' queries repeat, so
+        # PostgreSQL plans each once per connection.
+        DATABASES["default"]["ENGINE"] = "spaces_project.postgresql"  # Django's, with that check
         DATABASES["default"]["OPTIONS"] = {
-            "server_side_binding": env_bool("DB_SERVER_SIDE_BINDING", True),
+            "server_side_binding": True,
             "pool": {
                 "min_size": env_int("DB_POOL_MIN", 1),
                 "max_size": env_int("DB_POOL_MAX", 8),

@@ -81,7 +81,7 @@ def test_database_and_redis_urls_switch_engines():
     )
     assert out.returncode == 0, out.stderr
     engine, layer, broker, email = out.stdout.split()
-    assert engine == "django.db.backends.postgresql"
+    assert engine == "spaces_project.postgresql"  # Django's, with our pool check
     assert layer.startswith("channels_redis.")
     assert broker == "redis://127.0.0.1:6379/3"
     assert email == "django.core.mail.backends.smtp.EmailBackend"

@@ -1,0 +1,52 @@
+"""The pool's check before a connection serves a request (spaces_project/postgresql)."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+from django.db import connection
+from psycopg_pool import ConnectionPool
+
+from spaces_project.postgresql import check_pooled_connection
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+
+def _open() -> psycopg.Connection:
+    params = connection.get_connection_params()
+    return psycopg.connect(**params, autocommit=True)
+
+
+def test_a_resting_connection_is_handed_out_without_a_round_trip(monkeypatch):
+    asked = []
+    monkeypatch.setattr(ConnectionPool, "check_connection", staticmethod(lambda conn: asked.append(conn)))
+    with _open() as conn:
+        conn.execute("SELECT 1").fetchall()
+        check_pooled_connection(conn)
+    assert asked == []
+
+
+def test_a_connection_the_server_dropped_is_refused():
+    with _open() as victim, _open() as admin:
+        pid = victim.info.backend_pid
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        deadline = time.monotonic() + 5
+        while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with pytest.raises(psycopg.OperationalError):
+            check_pooled_connection(victim)
+
+
+def test_the_server_uses_that_check():
+    assert connection.vendor == "postgresql"
+    assert connection.pool._check is check_pooled_connection
+
+
+def test_a_closed_connection_is_refused():
+    conn = _open()
+    conn.close()
+    with pytest.raises(psycopg.OperationalError):
+        check_pooled_connection(conn)
