@@ -8,18 +8,26 @@ import zoneinfo
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 
 log = logging.getLogger(__name__)
 
 
 class UserTimezoneMiddleware:
-    """Render times in the signed-in viewer's own zone (stored in UTC)."""
+    """Render times in the signed-in viewer's own zone (stored in UTC).
+
+    Reading the zone loads the user, so from here on the request carries the user itself rather
+    than Django's lazy stand-in, whose every attribute read (dozens per page) goes through a proxy.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        tz_name = getattr(getattr(request, "user", None), "time_zone", "") or "UTC"
+        user = getattr(request, "user", None)
+        tz_name = getattr(user, "time_zone", "") or "UTC"
+        if isinstance(user, SimpleLazyObject):
+            request.user = user._wrapped  # loaded by the line above
         try:
             timezone.activate(zoneinfo.ZoneInfo(tz_name))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
