@@ -15,7 +15,6 @@ from . import services
 from .access import entry_refusal, space_for_page
 from .forms import SpaceForm
 from .models import Space
-from .protocol import REACTIONS
 
 
 @login_required
@@ -75,5 +74,5 @@ def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
         "leave_url": reverse("home") if request.user.pk == space.host_id else feedback_url,
         "audio": _audio_config(space=space, user=request.user),
     }
-    context.update(reactions=REACTIONS, feedback_url=feedback_url, is_host=request.user.pk == space.host_id)
+    context.update(feedback_url=feedback_url, is_host=request.user.pk == space.host_id)
     return render(request, "rooms/space.html", context)
