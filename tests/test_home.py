@@ -2,7 +2,6 @@
 
 import pytest
 from django.core.cache import cache
-from django.core.cache.utils import make_template_fragment_key
 from django.urls import reverse
 
 from accounts import services as accounts
@@ -10,7 +9,7 @@ from rooms import services
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-SHARED_KEYS = ["rooms:live-stage", make_template_fragment_key("home-discover")]
+SHARED_KEYS = ["rooms:live-stage", "rooms:discover"]
 
 
 @pytest.fixture
