@@ -4,7 +4,9 @@ however many people are in the room."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,9 +204,10 @@ class LiveEntry:
     html: str
 
 
-def _live_stage() -> list[LiveEntry]:
+def _live_stage() -> tuple[str | None, list[LiveEntry]]:
     """Everyone on stage in a live Space, hosts first: the same for every viewer, so it is computed
-    and rendered once every few seconds per process (cache) rather than once per home page."""
+    and rendered once every few seconds per process (cache) rather than once per home page.
+    Returned with the token of this version of the list (None when caching is off)."""
 
     def compute() -> list[LiveEntry]:
         rows = (
@@ -223,7 +226,7 @@ def _live_stage() -> list[LiveEntry]:
             for p in sorted(rows, key=lambda p: ROLE_ORDER[p.role])
         ]
 
-    return _cached("rooms:live-stage", compute)
+    return _cached_entry("rooms:live-stage", compute)
 
 
 def home_cache_clear() -> None:
@@ -238,24 +241,29 @@ _local_copies: dict[str, tuple[str, Any]] = {}
 
 
 def _cached(key: str, compute):
+    return _cached_entry(key, compute)[1]
+
+
+def _cached_entry(key: str, compute) -> tuple[str | None, Any]:
+    """(token, value): the token names this version of the value (None when caching is off)."""
     seconds = settings.SPACES_HOME_CACHE_SECONDS
     if seconds <= 0:
-        return compute()
+        return None, compute()
     token = cache.get(key)
     if token is not None:
         copy = _local_copies.get(key)
         if copy is not None and copy[0] == token:
-            return copy[1]
+            return copy
         value = cache.get(f"{key}:{token}")
         if value is not None:
             _local_copies[key] = (token, value)
-            return value
+            return token, value
     value = compute()
     token = uuid.uuid4().hex
     cache.set(f"{key}:{token}", value, seconds)
     cache.set(key, token, seconds)
     _local_copies[key] = (token, value)
-    return value
+    return token, value
 
 
 # Which of the accounts `user_id` follows are on stage in a live Space now: compiled once per
@@ -279,15 +287,43 @@ _followed_on_stage = PreparedQuery(
 )
 
 
+# Per viewer, which followed accounts are on stage, as of one version of the shared stage list and
+# of their follows (their following count): {viewer_id: ((stage token, following count), ids)}.
+# A home page reloaded within the few seconds the stage list stands asks nothing more. A follow
+# and an unfollow in the same few seconds leave the count alone: then the bar is as stale as the
+# shared list itself may be.
+_followed_memo: OrderedDict[int, tuple[tuple, frozenset[int]]] = OrderedDict()
+_FOLLOWED_MEMO_SIZE = 10_000
+_followed_memo_lock = threading.Lock()
+
+
+def _followed_on_stage_of(viewer, stage_token: str | None) -> frozenset[int]:
+    key = (stage_token, viewer.following_count)
+    if stage_token is not None:
+        with _followed_memo_lock:
+            known = _followed_memo.get(viewer.pk)
+        if known is not None and known[0] == key:
+            return known[1]
+    ids = frozenset(_followed_on_stage.all(user_id=viewer.pk))
+    if stage_token is not None:
+        with _followed_memo_lock:
+            _followed_memo[viewer.pk] = (key, ids)
+            _followed_memo.move_to_end(viewer.pk)
+            while len(_followed_memo) > _FOLLOWED_MEMO_SIZE:
+                _followed_memo.popitem(last=False)
+    return ids
+
+
 def live_now_for(*, viewer, limit: int = 20) -> list[LiveEntry]:
     """Followed accounts hosting or speaking in a live Space (the purple-ring bar), hosts first,
-    each person once. One small indexed query per viewer on top of the shared list."""
+    each person once. One small indexed query per viewer on top of the shared list (none when the
+    same viewer comes back while that list stands)."""
     if not getattr(viewer, "is_authenticated", False):
         return []
-    stage = _live_stage()
+    stage_token, stage = _live_stage()
     if not stage:
         return []
-    followed = set(_followed_on_stage.all(user_id=viewer.pk))
+    followed = _followed_on_stage_of(viewer, stage_token)
     seen: dict[int, LiveEntry] = {}
     for entry in stage:
         if entry.user_id in followed:

@@ -49,7 +49,7 @@ def test_the_shared_sections_are_cached_for_a_few_seconds(client, world, setting
         client.get(reverse("home"))
     with CaptureQueriesContext(connection) as warm:
         response = client.get(reverse("home"))
-    assert len(warm) == len(cold) - 2
+    assert len(warm) == len(cold) - 3  # the stage list, the discover list, and the viewer's follows on it
     assert "Talk 3" in response.content.decode()
     cache.delete_many(SHARED_KEYS)
 
@@ -85,4 +85,33 @@ def test_a_space_going_live_or_ending_shows_at_once_despite_the_cache(
     with django_capture_on_commit_callbacks(execute=True):
         services.space_end(space=fresh, by=newcomer)
     assert "Just started" not in client.get(reverse("home")).content.decode()
+    cache.delete_many(SHARED_KEYS)
+
+
+def test_a_returning_viewer_asks_nothing_more_for_the_bar_until_their_follows_change(client, world, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from rooms.selectors import _followed_memo
+
+    viewer, hosts, spaces = world
+    settings.SPACES_HOME_CACHE_SECONDS = 30
+    cache.delete_many(SHARED_KEYS)
+    client.force_login(viewer)
+    client.get(reverse("home"))  # fills the shared cache
+    _followed_memo.clear()
+    with CaptureQueriesContext(connection) as cold:
+        client.get(reverse("home"))
+    with CaptureQueriesContext(connection) as warm:
+        html = client.get(reverse("home")).content.decode()
+    assert len(warm) == len(cold) - 1
+    bar = html.split('data-testid="live-bar"')[1].split("</ul>")[0]
+    assert spaces[1].get_absolute_url() in bar and spaces[2].get_absolute_url() not in bar
+    # Following someone who is live shows them at once, the shared list notwithstanding.
+    accounts.follow_create(follower=viewer, followee=hosts[2])
+    bar = client.get(reverse("home")).content.decode().split('data-testid="live-bar"')[1].split("</ul>")[0]
+    assert spaces[2].get_absolute_url() in bar
+    accounts.follow_delete(follower=viewer, followee=hosts[1])
+    bar = client.get(reverse("home")).content.decode().split('data-testid="live-bar"')[1].split("</ul>")[0]
+    assert spaces[1].get_absolute_url() not in bar
     cache.delete_many(SHARED_KEYS)
