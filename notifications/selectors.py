@@ -48,7 +48,7 @@ def _upcoming_queryset(*, user_id: int) -> QuerySet[Space]:
 
 
 # On every signed-in home page, so compiled once per process: spaces_project/prepared.py.
-_upcoming = PreparedQuery(lambda user_id: _upcoming_queryset(user_id=user_id), "user_id")
+_upcoming = PreparedQuery(_upcoming_queryset, "user_id")
 
 
 def upcoming_for(*, viewer) -> list[Space]:
@@ -80,7 +80,7 @@ def _unread_counted(user_id) -> QuerySet:
     )
 
 
-_unread_count = PreparedQuery(lambda user_id: _unread_counted(user_id), "user_id")
+_unread_count = PreparedQuery(_unread_counted, "user_id")
 
 
 def unread_count(*, user) -> int:

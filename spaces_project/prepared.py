@@ -93,8 +93,7 @@ class PreparedQuery:
 
     def __init__(self, build: Callable[..., QuerySet], *names: str) -> None:
         self.build, self.names = build, names
-        self._compiled: dict[str, _Compiled] = {}
-        self._db: str | None = None
+        self._compiled: _Compiled | None = None
         self._lock = threading.Lock()
 
     def _compile(self, base: int) -> tuple[QuerySet, list, str, object]:
@@ -104,15 +103,15 @@ class PreparedQuery:
         sql, params = compiler.as_sql()
         return queryset, list(params), sql, compiler
 
-    def _compiled_for(self, db: str) -> _Compiled:
-        compiled = self._compiled.get(db)
-        if compiled is not None:
-            return compiled
+    def _compiled_once(self) -> _Compiled:
         with self._lock:
-            if db in self._compiled:
-                return self._compiled[db]
-            trials = [self._compile(base) for base in _STAND_IN_BASE]
-            (queryset, params, sql, compiler), (_, other_params, other_sql, _) = trials
+            if self._compiled is not None:
+                return self._compiled
+            (queryset, params, sql, compiler), (_, other_params, other_sql, _) = (
+                self._compile(base) for base in _STAND_IN_BASE
+            )
+            if sql != other_sql or len(params) != len(other_params):
+                raise PreparedQueryError("the queryset's SQL depends on its values")
             slots = {}
             for i, (value, other) in enumerate(zip(params, other_params, strict=True)):
                 for j, name in enumerate(self.names):
@@ -122,19 +121,17 @@ class PreparedQuery:
                 else:
                     if value != other:
                         raise PreparedQueryError(f"parameter {i} changes with the values but is none of them")
-            if sql != other_sql or set(slots.values()) != set(self.names) or queryset.db != db:
-                raise PreparedQueryError("the queryset's SQL depends on its values")
-            compiled = self._compiled[db] = _Compiled(queryset, sql, params, slots, compiler)
-            return compiled
+            if set(slots.values()) != set(self.names):
+                raise PreparedQueryError("an argument does not reach the SQL as a parameter")
+            self._compiled = _Compiled(queryset, sql, params, slots, compiler)
+            return self._compiled
 
     def all(self, **values: int) -> list[Model] | list[tuple]:
         if set(values) != set(self.names):
             raise TypeError(f"expected values for {', '.join(self.names)}")
         if not all(type(v) is int for v in values.values()):
             raise TypeError("prepared query values are integers")
-        if self._db is None:
-            self._db = self.build(**dict.fromkeys(self.names, 0)).db
-        return self._compiled_for(self._db).run(values)
+        return (self._compiled or self._compiled_once()).run(values)
 
     def first(self, **values: int) -> Model | tuple | None:
         found = self.all(**values)
