@@ -1,6 +1,6 @@
 """HTTP throughput of the pages people load most, against the floor of a minimal view.
 
-    .venv/bin/python bench/http_pages.py [--seconds 10] [--rounds 3] [--connections 32]
+    .venv/bin/python bench/http_pages.py [--seconds 10] [--rounds 3] [--connections 32] [--compare-stock]
 
 Builds a fresh PostgreSQL database (DATABASE_URL's server, database `spaces_bench_http`) with
 a viewer who follows 1,000 accounts, 50 live Spaces among them, and one Space with 500 present
@@ -14,6 +14,9 @@ wrk at fixed concurrency:
 This machine is noisy (a shared VM: the floor alone moves by a quarter between runs), so the three
 are measured in rounds — floor, home, Space page, then again — and each page's ratio is taken
 against the floor of its own round; the figure reported is the median round's.
+
+With --compare-stock, a second daphne serves the same three URLs through Django's own ASGI
+handler (bench/stock_asgi.py) instead of spaces_project/handler.py, measured in the same rounds.
 
 Queries per page are counted in-process with the test client, once with a small world and once
 with the full one: the two must be equal. Prints one JSON line.
@@ -171,12 +174,12 @@ def _summary(runs: list[dict]) -> dict:
     }
 
 
-def _ratio(one_round: dict, name: str) -> float:
-    return round(one_round[name]["rps"] / one_round["floor"]["rps"], 3)
+def _ratio(one_round: dict, name: str, floor: str = "floor") -> float:
+    return round(one_round[name]["rps"] / one_round[floor]["rps"], 3)
 
 
-def _median_ratio(rounds: list[dict], name: str) -> float:
-    return statistics.median(_ratio(r, name) for r in rounds)
+def _median_ratio(rounds: list[dict], name: str, floor: str = "floor") -> float:
+    return statistics.median(_ratio(r, name, floor) for r in rounds)
 
 
 def main() -> None:
@@ -184,6 +187,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--compare-stock", action="store_true", help="also serve the pages through Django's own ASGI handler"
+    )
     parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres",
@@ -233,31 +239,32 @@ def main() -> None:
 
     connections.close_all()
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "spaces_project.asgi:application",
-        ],
-        cwd=ROOT,
-        env={**os.environ, **env},  # env last: the server's own cache setting wins
-        stdout=subprocess.DEVNULL,
-        stderr=open(ROOT / "var" / "bench-http-daphne.log", "wb"),  # noqa: SIM115 - lives as long as the server
-    )
+    def serve(app: str, log_name: str) -> tuple[int, subprocess.Popen]:
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app],
+            cwd=ROOT,
+            env={**os.environ, **env},  # env last: the server's own cache setting wins
+            stdout=subprocess.DEVNULL,
+            stderr=open(ROOT / "var" / log_name, "wb"),  # noqa: SIM115 - lives as long as the server
+        )
+        return port, process
+
+    servers = {"": serve("spaces_project.asgi:application", "bench-http-daphne.log")}
+    if args.compare_stock:
+        servers["stock_"] = serve("bench.stock_asgi:application", "bench-http-daphne-stock.log")
     try:
-        wait_for_port(port, server)
-        base = f"http://127.0.0.1:{port}"
-        targets = {
-            "floor": (base + "/healthz", None),
-            "home": (base + "/", home_cookie),
-            "space": (f"{base}/spaces/{big.pk}/", space_cookie),
-        }
+        targets = {}
+        for prefix, (port, process) in servers.items():
+            wait_for_port(port, process)
+            base = f"http://127.0.0.1:{port}"
+            targets.update(
+                {
+                    prefix + "floor": (base + "/healthz", None),
+                    prefix + "home": (base + "/", home_cookie),
+                    prefix + "space": (f"{base}/spaces/{big.pk}/", space_cookie),
+                }
+            )
         for url, cookie in targets.values():
             run_wrk(url, cookie, 2, args.connections)  # warm-up
         rounds = [
@@ -268,14 +275,30 @@ def main() -> None:
             for _ in range(args.rounds)
         ]
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()  # daphne waits for open connections; wrk has already gone
-            server.wait(timeout=10)
+        for _, process in servers.values():
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()  # daphne waits for open connections; wrk has already gone
+                process.wait(timeout=10)
         shutil.rmtree(static_root, ignore_errors=True)
 
+    figures = {}
+    for prefix in servers:
+        floor = prefix + "floor"
+        figures.update(
+            {name: _summary([r[name] for r in rounds]) for name in (floor, prefix + "home", prefix + "space")}
+        )
+        for page in (prefix + "home", prefix + "space"):
+            figures[f"{page}_ratio"] = _median_ratio(rounds, page, floor)
+            figures[f"{page}_ratios"] = [_ratio(r, page, floor) for r in rounds]
+    if args.compare_stock:
+        # How much faster each URL is served by our handler than by Django's, round by round.
+        figures["speedup_over_stock"] = {
+            name: round(statistics.median(r[name]["rps"] / r["stock_" + name]["rps"] for r in rounds), 2)
+            for name in ("floor", "home", "space")
+        }
     print(
         json.dumps(
             {
@@ -284,12 +307,7 @@ def main() -> None:
                 "connections": args.connections,
                 "seconds": args.seconds,
                 "rounds": args.rounds,
-                **{name: _summary([r[name] for r in rounds]) for name in ("floor", "home", "space")},
-                **{f"{name}_ratio": _median_ratio(rounds, name) for name in ("home", "space")},
-                **{
-                    f"{name}_ratios": [round(r[name]["rps"] / r["floor"]["rps"], 3) for r in rounds]
-                    for name in ("home", "space")
-                },
+                **figures,
                 "queries": counts,
                 "queries_constant": counts["small"] == counts["full"],
             }
