@@ -5,10 +5,13 @@ join it), runs the middleware in it, hops back to the event loop to resolve the 
 into the thread again to call it. None of that is needed when every middleware and view is
 synchronous, as all of ours are:
 
-* threads are kept and reused: each request borrows one from an idle list and gives it back
-  (asgiref's `ThreadSensitiveContext(executor=...)`: one call at a time on one thread, as
-  Django's thread-sensitive code expects). A thread keeps its database wrapper between requests;
-  the connection itself still goes back to the pool when each request finishes;
+* a few threads are kept and reused: each request borrows one and gives it back (asgiref's
+  `ThreadSensitiveContext(executor=...)`: one call at a time on one thread, as Django's
+  thread-sensitive code expects). A thread keeps its database wrapper between requests; the
+  connection itself still goes back to the pool when each request finishes;
+* at most `SPACES_HTTP_THREADS` requests run their Django part at once; the others wait for a
+  thread. Python runs one thread at a time, so more threads would not serve more pages: they would
+  take the interpreter lock from each other at every database read (docs/benchmarks.md);
 * the middleware chain is loaded in its synchronous form, so middleware and view run in one call
   on that thread, exactly as under WSGI.
 
@@ -20,16 +23,13 @@ Once the first request has been served, the process's garbage collector is set f
 
 from __future__ import annotations
 
+import asyncio
 import gc
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
-
-# Threads kept idle between requests. More are started while more requests are in flight at once
-# (as Django does); those beyond this many are let go when their request ends.
-IDLE_THREADS = 32
 
 # Collect the youngest generation every this many net allocations (Python's default: 700).
 GC_YOUNGEST_THRESHOLD = 7_000
@@ -49,10 +49,10 @@ def settle_garbage_collector() -> None:
 
 
 class ReusedThreadASGIHandler(ASGIHandler):
-    def __init__(self, idle_threads: int = IDLE_THREADS, settle_gc: bool = True):
+    def __init__(self, threads: int | None = None, settle_gc: bool = True):
+        self.threads = threads or settings.SPACES_HTTP_THREADS
         self._idle: list[ThreadPoolExecutor] = []
-        self._idle_limit = idle_threads
-        self._lock = threading.Lock()
+        self._free: asyncio.Semaphore | None = None  # made on the server's event loop
         self._settle_gc = settle_gc
         super().__init__()
 
@@ -63,12 +63,18 @@ class ReusedThreadASGIHandler(ASGIHandler):
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        executor = self._borrow()
-        try:
-            async with ThreadSensitiveContext(executor=executor):
-                await self.handle(scope, receive, send)
-        finally:
-            self._give_back(executor)
+        if self._free is None:
+            self._free = asyncio.Semaphore(self.threads)
+        async with self._free:
+            # At most `threads` requests are in here, so there is always a thread to borrow.
+            executor = self._idle.pop() if self._idle else self._new_thread()
+            try:
+                async with ThreadSensitiveContext(executor=executor):
+                    await self.handle(scope, receive, send)
+            finally:
+                # A request cancelled by its client may still be finishing on this thread: the
+                # next one given it simply queues behind, on the same thread.
+                self._idle.append(executor)
         if self._settle_gc:
             self._settle_gc = False
             settle_garbage_collector()
@@ -76,17 +82,6 @@ class ReusedThreadASGIHandler(ASGIHandler):
     async def get_response_async(self, request):
         return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 
-    def _borrow(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
+    @staticmethod
+    def _new_thread() -> ThreadPoolExecutor:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="django-request")
-
-    def _give_back(self, executor: ThreadPoolExecutor) -> None:
-        # A request cancelled by its client may still be finishing on this thread: the next one
-        # given this executor simply queues behind it, on the same thread.
-        with self._lock:
-            if len(self._idle) < self._idle_limit:
-                self._idle.append(executor)
-                return
-        executor.shutdown(wait=False)

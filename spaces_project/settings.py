@@ -92,6 +92,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "spaces_project.context_processors.site",
+                "spaces_project.context_processors.csrf",
             ],
         },
     },
@@ -322,6 +323,9 @@ STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 # Empty means Stripe itself; tests point the stripe library at a local stand-in.
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")
+# A call to Stripe that takes longer is given up (the library's own default is 80 s): the buyer is
+# told to try again, and the page-serving thread is free for others.
+STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 15)
 if STRIPE_SECRET_KEY and not STRIPE_WEBHOOK_SECRET:
     raise ImproperlyConfigured(
         "STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not: tickets could be paid for but never "
@@ -374,6 +378,12 @@ TURN_TTL = env_int("TURN_TTL", 6 * 3600)
 # The live bar and "Live now" list are the same for everyone; each process recomputes them at most
 # this often (seconds). 0 turns the cache off.
 SPACES_HOME_CACHE_SECONDS = env_int("SPACES_HOME_CACHE_SECONDS", 3)
+
+# --- serving pages (spaces_project/handler.py) ---
+# How many requests run their Django part at once in one server process; the rest wait for a
+# thread. Python runs one thread at a time, so more do not serve more pages (docs/benchmarks.md);
+# a view waiting on another service (Stripe, at most STRIPE_TIMEOUT_SECONDS) holds its thread.
+SPACES_HTTP_THREADS = env_int("HTTP_THREADS", 4)
 
 # --- Celery beat: every periodic sweep, in one place ---
 # Each sweep finds due work in the database; a sweep that waited longer than one period in the

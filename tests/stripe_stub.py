@@ -41,6 +41,8 @@ class StripeStub:
     sessions: dict[str, dict] = field(default_factory=dict)
     # path prefix → (status, error body) to answer instead of succeeding.
     failures: dict[str, tuple[int, dict]] = field(default_factory=dict)
+    # path prefix → an event the answer waits for (a Stripe that hangs until the test lets it go).
+    stalls: dict[str, threading.Event] = field(default_factory=dict)
     _idempotent: dict[str, tuple[int, dict]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -151,6 +153,9 @@ def start_stripe_stub() -> tuple[StripeStub, ThreadingHTTPServer]:
             body = self.rfile.read(length).decode() if length else ""
             params = dict(parse_qsl(body or query, keep_blank_values=True))
             headers = {k.lower(): v for k, v in self.headers.items()}
+            for prefix, released in list(stub.stalls.items()):
+                if path.startswith(prefix):
+                    released.wait(30)
             status, payload = stub.handle(method, path, params, headers)
             data = json.dumps(payload).encode()
             self.send_response(status)

@@ -92,7 +92,7 @@ async def test_requests_are_served_on_one_reused_thread_through_the_middleware()
 
 
 async def test_requests_in_flight_together_get_their_own_threads_which_are_kept():
-    app = handler()
+    app = handler(threads=2)
     slow = await start(app, "/held")
     status, _, quick_thread = await get(app, "/where")  # answered while the other is held
     assert status == 200
@@ -104,17 +104,21 @@ async def test_requests_in_flight_together_get_their_own_threads_which_are_kept(
     assert later <= {slow_thread, quick_thread}
 
 
-async def test_threads_beyond_the_idle_limit_are_let_go():
-    app = handler(idle_threads=1)
+async def test_at_most_the_set_number_of_requests_run_at_once_the_rest_wait_their_turn():
+    app = handler(threads=1)
     slow = await start(app, "/held")
-    await get(app, "/where")
+    waiting = await start(app, "/where")
+    assert await waiting.receive_nothing(0.5)  # no thread for it while the first is held
     gate.set()
-    await answer(slow)
+    _, _, first = await answer(slow)
+    status, _, second = await answer(waiting)
+    assert status == 200
+    assert first == second
     assert len(app._idle) == 1
 
 
 async def test_a_client_leaving_mid_request_does_not_disturb_the_next_one():
-    app = handler(idle_threads=1)
+    app = handler(threads=1)
     gone = await start(app, "/held")
     await asyncio.sleep(0.2)  # the view is running (and waiting at the gate) on the thread
     await gone.send_input({"type": "http.disconnect"})

@@ -6,6 +6,7 @@ request; the tests assert amount, currency, application fee, destination, idempo
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 
@@ -108,6 +109,20 @@ def test_stripe_failure_frees_the_seat_and_says_nothing_was_charged(stripe_stub)
         begin(space, UserFactory())
     assert Hold.objects.get().status == Hold.Status.FAILED
     stripe_stub.failures.clear()
+    assert begin(space, UserFactory()).status == Hold.Status.OPEN
+
+
+def test_a_stripe_that_does_not_answer_is_given_up_after_the_timeout(stripe_stub, settings):
+    settings.STRIPE_TIMEOUT_SECONDS = 1
+    space = ticketed_space(capacity=1)
+    stripe_stub.stalls["/v1/checkout/sessions"] = hung = threading.Event()
+    try:
+        with pytest.raises(services.TicketError, match="Nothing was charged"):
+            begin(space, UserFactory())
+    finally:
+        hung.set()
+    assert Hold.objects.get().status == Hold.Status.FAILED
+    del stripe_stub.stalls["/v1/checkout/sessions"]
     assert begin(space, UserFactory()).status == Hold.Status.OPEN
 
 

@@ -70,6 +70,10 @@ class Gateway(Protocol):
 STRIPE_MIN_SESSION_SECONDS = 30 * 60 + 60
 
 
+# One HTTP client (and its connection pool) per timeout setting, shared by every gateway.
+_http_clients: dict[int, stripe.HTTPClient] = {}
+
+
 class StripeGateway:
     local = False
 
@@ -78,6 +82,11 @@ class StripeGateway:
         # The library reads its base address from the module at request time.
         stripe.api_base = api_base or stripe.DEFAULT_API_BASE
         stripe.enable_telemetry = False
+        # The library waits 80 s for an answer by default; a request's thread should not.
+        timeout = settings.STRIPE_TIMEOUT_SECONDS
+        if timeout not in _http_clients:
+            _http_clients[timeout] = stripe.new_default_http_client(timeout=timeout)
+        stripe.default_http_client = _http_clients[timeout]
 
     def _call(self, what: str, fn, **kwargs):
         try:
