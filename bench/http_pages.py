@@ -13,7 +13,9 @@ wrk at fixed concurrency:
 
 This machine is noisy (a shared VM: the floor alone moves by a quarter between runs), so the three
 are measured in rounds — floor, home, Space page, then again — and each page's ratio is taken
-against the floor of its own round; the figure reported is the median round's.
+against the floor of its own round; the figure reported is the median round's. Each URL also
+gets the server's CPU per request (`cpu_ms`, from /proc, all its threads), which moves less than
+req/s when the machine is busy with something else.
 
 With --compare-stock, a second daphne serves the same three URLs through Django's own ASGI
 handler (bench/stock_asgi.py) instead of spaces_project/handler.py, measured in the same rounds.
@@ -140,12 +142,21 @@ def count_queries(client, url: str) -> int:
     return len(ctx.captured_queries)
 
 
-def run_wrk(url: str, cookie: str | None, seconds: int, connections: int) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used so far, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(url: str, cookie: str | None, seconds: int, connections: int, server_pid: int) -> dict:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s", url]
     if cookie:
         cmd[1:1] = ["-H", f"Cookie: {cookie}"]
+    cpu_before = cpu_seconds(server_pid)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    cpu = cpu_seconds(server_pid) - cpu_before
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
 
     def pct(label: str) -> float:
         value, unit = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out).groups()
@@ -155,6 +166,9 @@ def run_wrk(url: str, cookie: str | None, seconds: int, connections: int) -> dic
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {
         "rps": round(rps, 1),
+        # The server's CPU per request: steadier than req/s on a shared machine, and it shows
+        # where a page's cost is, whatever else the machine is doing meanwhile.
+        "cpu_ms": round(1000 * cpu / max(requests, 1), 3),
         "p50_ms": round(pct("50"), 2),
         "p99_ms": round(pct("99"), 2),
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,
@@ -163,10 +177,12 @@ def run_wrk(url: str, cookie: str | None, seconds: int, connections: int) -> dic
 
 
 def _summary(runs: list[dict]) -> dict:
-    """A URL's figures over the rounds: every round's req/s, the median round's latencies."""
+    """A URL's figures over the rounds: every round's req/s, the median CPU per request, the median
+    round's latencies."""
     middle = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
     return {
         "rps": [r["rps"] for r in runs],
+        "cpu_ms": statistics.median(r["cpu_ms"] for r in runs),
         "p50_ms": middle["p50_ms"],
         "p99_ms": middle["p99_ms"],
         "non_2xx": sum(r["non_2xx"] for r in runs),
@@ -260,17 +276,17 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             targets.update(
                 {
-                    prefix + "floor": (base + "/healthz", None),
-                    prefix + "home": (base + "/", home_cookie),
-                    prefix + "space": (f"{base}/spaces/{big.pk}/", space_cookie),
+                    prefix + "floor": (base + "/healthz", None, process.pid),
+                    prefix + "home": (base + "/", home_cookie, process.pid),
+                    prefix + "space": (f"{base}/spaces/{big.pk}/", space_cookie, process.pid),
                 }
             )
-        for url, cookie in targets.values():
-            run_wrk(url, cookie, 2, args.connections)  # warm-up
+        for url, cookie, pid in targets.values():
+            run_wrk(url, cookie, 2, args.connections, pid)  # warm-up
         rounds = [
             {
-                name: run_wrk(url, cookie, args.seconds, args.connections)
-                for name, (url, cookie) in targets.items()
+                name: run_wrk(url, cookie, args.seconds, args.connections, pid)
+                for name, (url, cookie, pid) in targets.items()
             }
             for _ in range(args.rounds)
         ]
