@@ -39,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import process_cpu_seconds  # noqa: E402
+
 
 def _load(name: str):
     spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
@@ -116,11 +118,6 @@ def cpu_pcts(pid: int, server_before: float, client_before: float, wall_before: 
         "daphne_cpu_pct": round(100 * (process_cpu_seconds(pid) - server_before) / wall),
         "clients_cpu_pct": round(100 * (time.process_time() - client_before) / wall),
     }
-
-
-def process_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def worker_cpu_seconds(daphne_pid: int) -> float:

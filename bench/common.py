@@ -1,10 +1,12 @@
-"""Small helpers every benchmark shares: ports, waiting for a server, percentiles."""
+"""Small helpers every benchmark shares: ports, waiting for a server, percentiles, CPU used."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -34,3 +36,9 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> Non
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"nothing on port {port}")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used so far, all its threads (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

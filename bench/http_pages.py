@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, wait_for_port  # noqa: E402
+from bench.common import free_port, process_cpu_seconds, wait_for_port  # noqa: E402
 
 DB_NAME = "spaces_bench_http"
 
@@ -142,19 +142,13 @@ def count_queries(client, url: str) -> int:
     return len(ctx.captured_queries)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU the process has used so far, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def run_wrk(url: str, cookie: str | None, seconds: int, connections: int, server_pid: int) -> dict:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s", url]
     if cookie:
         cmd[1:1] = ["-H", f"Cookie: {cookie}"]
-    cpu_before = cpu_seconds(server_pid)
+    cpu_before = process_cpu_seconds(server_pid)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
-    cpu = cpu_seconds(server_pid) - cpu_before
+    cpu = process_cpu_seconds(server_pid) - cpu_before
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     requests = int(re.search(r"(\d+) requests in", out).group(1))
 
