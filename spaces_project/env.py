@@ -22,6 +22,14 @@ def env_int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def env_int_or_off(name: str, default: int) -> int | None:
+    """An integer setting that "off" (or "none") turns off: None."""
+    raw = os.environ.get(name)
+    if raw is not None and raw.strip().lower() in {"off", "none"}:
+        return None
+    return env_int(name, default)
+
+
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":

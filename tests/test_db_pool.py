@@ -1,4 +1,5 @@
-"""The pool's check before a connection serves a request (spaces_project/postgresql)."""
+"""The pool's check before a connection serves a request (spaces_project/postgresql), and the
+statements a connection repeats prepared by the server."""
 
 from __future__ import annotations
 
@@ -47,3 +48,16 @@ def test_a_closed_connection_is_refused():
     conn.close()
     with pytest.raises(psycopg.OperationalError):
         check_pooled_connection(conn)
+
+
+def test_a_statement_that_repeats_is_prepared_by_the_server(django_user_model):
+    from accounts.backends import ModelBackend
+
+    user = django_user_model.objects.create(username="prepared", password="!")
+    threshold = connection.settings_dict["OPTIONS"]["prepare_threshold"]
+    assert threshold is not None
+    for _ in range(threshold + 1):
+        assert ModelBackend().get_user(user.pk) == user  # the query every signed-in page runs
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ['%"accounts_user"%'])
+        assert len(cursor.fetchall()) == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from spaces_project.env import email_settings_from_url
+from spaces_project.env import email_settings_from_url, env_int_or_off
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,7 +61,8 @@ def test_database_and_redis_urls_switch_engines():
         "print(s.DATABASES['default']['ENGINE']);"
         "print(s.CHANNEL_LAYERS['default']['BACKEND']);"
         "print(s.CELERY_BROKER_URL);"
-        "print(s.EMAIL_BACKEND)"
+        "print(s.EMAIL_BACKEND);"
+        "print(s.DATABASES['default']['OPTIONS']['prepare_threshold'])"
     )
     env = {
         **os.environ,
@@ -80,11 +81,21 @@ def test_database_and_redis_urls_switch_engines():
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    engine, layer, broker, email = out.stdout.split()
+    engine, layer, broker, email, prepare_threshold = out.stdout.split()
     assert engine == "spaces_project.postgresql"  # Django's, with our pool check
     assert layer.startswith("channels_redis.")
     assert broker == "redis://127.0.0.1:6379/3"
     assert email == "django.core.mail.backends.smtp.EmailBackend"
+    assert prepare_threshold == "5"  # psycopg prepares what repeats (Django's default is never)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, 5), ("", 5), ("2", 2), ("0", 0), ("off", None), ("None", None)])
+def test_an_integer_setting_can_be_turned_off(monkeypatch, raw, expected):
+    if raw is None:
+        monkeypatch.delenv("SPACES_TEST_KNOB", raising=False)
+    else:
+        monkeypatch.setenv("SPACES_TEST_KNOB", raw)
+    assert env_int_or_off("SPACES_TEST_KNOB", 5) == expected
 
 
 def test_embedded_default_needs_no_server(settings):
