@@ -58,7 +58,7 @@ class User(AbstractUser):
         return (self.name[:1] or "?").upper()
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
+        from spaces_project.links import reverse
 
         return reverse("profile", kwargs={"username": self.username})
 

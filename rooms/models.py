@@ -3,7 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.urls import reverse
+
+from spaces_project.links import reverse
 
 TITLE_MAX = 70
 TOPICS_MAX = 3

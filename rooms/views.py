@@ -6,9 +6,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 
 from accounts.services import hosting_eligibility
+from spaces_project.links import reverse
 from ticketing.selectors import ticket_box
 
 from . import services

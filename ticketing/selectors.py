@@ -8,10 +8,10 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
-from django.urls import reverse
 from django.utils import timezone
 
 from rooms.models import Space
+from spaces_project.links import reverse
 
 from .commission import format_cents, rate_bps_for
 from .gateway import is_test_mode
