@@ -122,6 +122,16 @@ def until_heard(
             raise AssertionError(f"{frequency} Hz not {state} after {timeout}s: {spectrum.describe(A, B, C)}")
 
 
+def heard_together(page, *frequencies: int, timeout: float = 10.0):
+    """The first 500 ms listening window in which every one of `frequencies` is heard (or the last
+    one tried, when `timeout` seconds pass without such a window)."""
+    start = time.monotonic()
+    while True:
+        spectrum = listen(page, 500)
+        if all(spectrum.heard(f) for f in frequencies) or time.monotonic() - start > timeout:
+            return spectrum
+
+
 def bring_on_stage(host_page, page, space, user) -> None:
     act(page, type="hand_raise")
     wait_for(
@@ -163,10 +173,12 @@ def test_stage_is_heard_by_listeners_and_speakers_hear_each_other_not_themselves
     act(host_page, type="unmute_self")
     bring_on_stage(host_page, a_page, space, speaker)
 
-    # The listener hears both speakers; bytes are flowing.
+    # The listener hears both speakers at once; bytes are flowing. (Each is first heard on its
+    # own; on a loaded machine a half-second window can still catch one of them mid-glitch, so
+    # the two together are waited for, within a bound.)
     until_heard(listener, A)
     until_heard(listener, B)
-    spectrum = listen(listener, 500)
+    spectrum = heard_together(listener, A, B)
     assert spectrum.heard(A) and spectrum.heard(B), spectrum.describe(A, B)
     assert not spectrum.heard(C), "a listener's microphone must not be on air"
     links = listener.evaluate("async () => Object.keys((await window.spacesAudio.stats()).links)")
