@@ -19,6 +19,9 @@ req/s when the machine is busy with something else.
 
 With --compare-stock, a second daphne serves the same three URLs through Django's own ASGI
 handler (bench/stock_asgi.py) instead of spaces_project/handler.py, measured in the same rounds.
+With --compare-commit REV, a third serves them from a checkout of an earlier commit (a temporary
+git worktree, same database and collected static files, so REV must have the same migrations and
+static files), to see what a change did on a machine whose speed drifts between runs.
 
 Queries per page are counted in-process with the test client, once with a small world and once
 with the full one: the two must be equal. Prints one JSON line.
@@ -201,6 +204,9 @@ def main() -> None:
         "--compare-stock", action="store_true", help="also serve the pages through Django's own ASGI handler"
     )
     parser.add_argument(
+        "--compare-commit", metavar="REV", help="also serve the pages from this commit's code (git worktree)"
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres",
     )
@@ -249,11 +255,11 @@ def main() -> None:
 
     connections.close_all()
 
-    def serve(app: str, log_name: str) -> tuple[int, subprocess.Popen]:
+    def serve(app: str, log_name: str, code: Path = ROOT) -> tuple[int, subprocess.Popen]:
         port = free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app],
-            cwd=ROOT,
+            cwd=code,
             env={**os.environ, **env},  # env last: the server's own cache setting wins
             stdout=subprocess.DEVNULL,
             stderr=open(ROOT / "var" / log_name, "wb"),  # noqa: SIM115 - lives as long as the server
@@ -263,6 +269,12 @@ def main() -> None:
     servers = {"": serve("spaces_project.asgi:application", "bench-http-daphne.log")}
     if args.compare_stock:
         servers["stock_"] = serve("bench.stock_asgi:application", "bench-http-daphne-stock.log")
+    worktree = None
+    if args.compare_commit:
+        worktree = Path(tempfile.mkdtemp(prefix="spaces-ref-"))
+        add = ["git", "worktree", "add", "--detach", str(worktree), args.compare_commit]
+        subprocess.run(add, cwd=ROOT, check=True, capture_output=True)
+        servers["ref_"] = serve("spaces_project.asgi:application", "bench-http-daphne-ref.log", worktree)
     try:
         targets = {}
         for prefix, (port, process) in servers.items():
@@ -293,6 +305,8 @@ def main() -> None:
                 process.kill()  # daphne waits for open connections; wrk has already gone
                 process.wait(timeout=10)
         shutil.rmtree(static_root, ignore_errors=True)
+        if worktree is not None:
+            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False)
 
     figures = {}
     for prefix in servers:
@@ -303,6 +317,13 @@ def main() -> None:
         for page in (prefix + "home", prefix + "space"):
             figures[f"{page}_ratio"] = _median_ratio(rounds, page, floor)
             figures[f"{page}_ratios"] = [_ratio(r, page, floor) for r in rounds]
+    if args.compare_commit:
+        figures["ref_commit"] = args.compare_commit
+        # How much faster each URL is served by this code than by the earlier commit's, round by round.
+        figures["speedup_over_ref"] = {
+            name: round(statistics.median(r[name]["rps"] / r["ref_" + name]["rps"] for r in rounds), 2)
+            for name in ("floor", "home", "space")
+        }
     if args.compare_stock:
         # How much faster each URL is served by our handler than by Django's, round by round.
         figures["speedup_over_stock"] = {
