@@ -49,15 +49,15 @@ from bench.common import free_port, process_cpu_seconds, wait_for_port  # noqa: 
 DB_NAME = "spaces_bench_http"
 
 
-def prepare_environment(base_url: str, static_root: str) -> dict[str, str]:
+def prepare_environment(base_url: str, static_root: str, db_name: str = DB_NAME) -> dict[str, str]:
     import psycopg
 
     admin = base_url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{db_name}"')
     env = {
-        "DATABASE_URL": base_url.rsplit("/", 1)[0] + "/" + DB_NAME,
+        "DATABASE_URL": base_url.rsplit("/", 1)[0] + "/" + db_name,
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
