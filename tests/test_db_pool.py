@@ -59,5 +59,7 @@ def test_a_statement_that_repeats_is_prepared_by_the_server(django_user_model):
     for _ in range(threshold + 1):
         assert ModelBackend().get_user(user.pk) == user  # the query every signed-in page runs
     with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ['%"accounts_user"%'])
+        cursor.execute(
+            "SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ['%"accounts_user"%']
+        )
         assert len(cursor.fetchall()) == 1

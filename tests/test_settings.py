@@ -89,7 +89,9 @@ def test_database_and_redis_urls_switch_engines():
     assert prepare_threshold == "5"  # psycopg prepares what repeats (Django's default is never)
 
 
-@pytest.mark.parametrize(("raw", "expected"), [(None, 5), ("", 5), ("2", 2), ("0", 0), ("off", None), ("None", None)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(None, 5), ("", 5), ("2", 2), ("0", 0), ("off", None), ("None", None)]
+)
 def test_an_integer_setting_can_be_turned_off(monkeypatch, raw, expected):
     if raw is None:
         monkeypatch.delenv("SPACES_TEST_KNOB", raising=False)
