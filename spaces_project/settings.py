@@ -89,6 +89,8 @@ TEMPLATES = [
         "OPTIONS": {
             # `{% url %}` answered from a per-process memo (spaces_project/links.py).
             "builtins": ["spaces_project.links"],
+            # The signed-in top bar, rendered once per viewer state (spaces_project/top_bar.py).
+            "libraries": {"top_bar": "spaces_project.top_bar"},
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
