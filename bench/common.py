@@ -1,10 +1,12 @@
-"""Small helpers every benchmark shares: ports, waiting for a server, percentiles, CPU used."""
+"""Small helpers every benchmark shares: ports, waiting for a server, percentiles, CPU used, an
+earlier commit's code checked out beside this one."""
 
 from __future__ import annotations
 
 import os
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,3 +44,21 @@ def process_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds the process has used so far, all its threads (from /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def checkout_commit(rev: str) -> Path:
+    """A temporary git worktree of `rev` (to run an earlier commit's code beside this one, in the
+    same run); give it back with `remove_checkout`."""
+    repo = Path(__file__).resolve().parent.parent
+    path = Path(tempfile.mkdtemp(prefix="spaces-ref-"))
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(path), rev], cwd=repo, check=True, capture_output=True
+    )
+    return path
+
+
+def remove_checkout(path: Path) -> None:
+    repo = Path(__file__).resolve().parent.parent
+    subprocess.run(
+        ["git", "worktree", "remove", "--force", str(path)], cwd=repo, check=False, capture_output=True
+    )

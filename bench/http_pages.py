@@ -44,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, process_cpu_seconds, wait_for_port  # noqa: E402
+from bench.common import checkout_commit, free_port, process_cpu_seconds, remove_checkout, wait_for_port  # noqa: E402
 
 DB_NAME = "spaces_bench_http"
 
@@ -133,6 +133,16 @@ def build_world(*, follows: int, live: int, listeners: int, prefix: str):
         ]
     )
     return viewer, big, crowd[0] if crowd else viewer
+
+
+def signed_in_cookie(user) -> str:
+    """The Cookie header `user`'s browser sends: its session, and the CSRF cookie its first page set."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    assert client.get("/").status_code == 200
+    return "; ".join(f"{name}={client.cookies[name].value}" for name in ("sessionid", "csrftoken"))
 
 
 def count_queries(client, url: str) -> int:
@@ -241,16 +251,7 @@ def main() -> None:
             "home": count_queries(home_client, "/"),
             "space": count_queries(space_client, f"/spaces/{s.pk}/"),
         }
-    home_client, space_client = Client(), Client()
-    home_client.force_login(viewer)
-    space_client.force_login(listener)
-    # What a signed-in browser sends: its session, and the CSRF cookie its first page set.
-    for client in (home_client, space_client):
-        assert client.get("/").status_code == 200
-    home_cookie, space_cookie = (
-        "; ".join(f"{name}={client.cookies[name].value}" for name in ("sessionid", "csrftoken"))
-        for client in (home_client, space_client)
-    )
+    home_cookie, space_cookie = signed_in_cookie(viewer), signed_in_cookie(listener)
     from django.db import connections
 
     connections.close_all()
@@ -269,11 +270,8 @@ def main() -> None:
     servers = {"": serve("spaces_project.asgi:application", "bench-http-daphne.log")}
     if args.compare_stock:
         servers["stock_"] = serve("bench.stock_asgi:application", "bench-http-daphne-stock.log")
-    worktree = None
-    if args.compare_commit:
-        worktree = Path(tempfile.mkdtemp(prefix="spaces-ref-"))
-        add = ["git", "worktree", "add", "--detach", str(worktree), args.compare_commit]
-        subprocess.run(add, cwd=ROOT, check=True, capture_output=True)
+    worktree = checkout_commit(args.compare_commit) if args.compare_commit else None
+    if worktree is not None:
         servers["ref_"] = serve("spaces_project.asgi:application", "bench-http-daphne-ref.log", worktree)
     try:
         targets = {}
@@ -306,7 +304,7 @@ def main() -> None:
                 process.wait(timeout=10)
         shutil.rmtree(static_root, ignore_errors=True)
         if worktree is not None:
-            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False)
+            remove_checkout(worktree)
 
     figures = {}
     for prefix in servers:

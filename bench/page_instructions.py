@@ -45,7 +45,7 @@ DB_NAME = "spaces_bench_instr"
 
 def prepare(database_url: str, static_root: str) -> tuple[dict, dict]:
     """Build the world; returns (environment for the counting runs, what they request)."""
-    from bench.http_pages import build_world, prepare_environment
+    from bench.http_pages import build_world, prepare_environment, signed_in_cookie
 
     env = prepare_environment(database_url, static_root, db_name=DB_NAME)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spaces_project.settings")
@@ -53,21 +53,14 @@ def prepare(database_url: str, static_root: str) -> tuple[dict, dict]:
 
     django.setup()
     from django.core.management import call_command
-    from django.test import Client
 
     call_command("migrate", verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     viewer, big, listener = build_world(follows=1000, live=50, listeners=500, prefix="b")
-    cookies = {}
-    for name, user in (("home", viewer), ("space", listener)):
-        client = Client()
-        client.force_login(user)
-        assert client.get("/").status_code == 200
-        cookies[name] = "; ".join(f"{n}={client.cookies[n].value}" for n in ("sessionid", "csrftoken"))
     targets = {
         "floor": ["/healthz", ""],
-        "home": ["/", cookies["home"]],
-        "space": [f"/spaces/{big.pk}/", cookies["space"]],
+        "home": ["/", signed_in_cookie(viewer)],
+        "space": [f"/spaces/{big.pk}/", signed_in_cookie(listener)],
     }
     # Rebuilt once per run, not every 3 s: a valgrind run is ~50 times slower than real time.
     env["SPACES_HOME_CACHE_SECONDS"] = "3600"
@@ -147,6 +140,8 @@ def main() -> None:
     if args.inner:
         count(*args.inner, args.requests)
         return
+    from bench.common import checkout_commit, remove_checkout  # outer run only: REV's tree may lack them
+
     if not shutil.which("valgrind"):
         sys.exit("valgrind is not installed (apt-get install valgrind)")
     static_root = tempfile.mkdtemp(prefix="spaces-static-")
@@ -154,11 +149,8 @@ def main() -> None:
         env, targets = prepare(args.database_url, static_root)
         names = args.urls.split(",")
         jobs = [(name, ROOT) for name in names]
-        worktree = None
-        if args.compare_commit:
-            worktree = Path(tempfile.mkdtemp(prefix="spaces-ref-"))
-            add = ["git", "worktree", "add", "--detach", str(worktree), args.compare_commit]
-            subprocess.run(add, cwd=ROOT, check=True, capture_output=True)
+        worktree = checkout_commit(args.compare_commit) if args.compare_commit else None
+        if worktree is not None:
             jobs += [(name, worktree) for name in names]
         try:
             # Two at a time: counts do not depend on what else the machine runs.
@@ -168,7 +160,7 @@ def main() -> None:
                 )
         finally:
             if worktree is not None:
-                subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False)
+                remove_checkout(worktree)
         figures = {
             ("ref_" if code != ROOT else "") + name: n for (name, code), n in zip(jobs, counted, strict=True)
         }

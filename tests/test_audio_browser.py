@@ -16,7 +16,7 @@ import pytest
 
 from rooms import services
 from rooms.models import Participant
-from tests.audio_tools import inbound_bytes, launch_browser, listen, write_tone_wav
+from tests.audio_tools import Spectrum, inbound_bytes, launch_browser, listen, write_tone_wav
 from tests.conftest import session_cookie_for, start_asgi_server, stop_process
 from tests.factories import UserFactory
 
@@ -106,30 +106,34 @@ def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> Non
         time.sleep(0.1)
 
 
+def listen_until(
+    page, wanted: Callable, *, failure: str, timeout: float, window: int
+) -> tuple[float, Spectrum]:
+    """Seconds from now until a listening window (of `window` ms) starts whose spectrum is
+    `wanted`, and that spectrum; fails, saying `failure`, after `timeout` seconds without one."""
+    start = time.monotonic()
+    while True:
+        opened = time.monotonic()
+        spectrum = listen(page, window)
+        if wanted(spectrum):
+            return opened - start, spectrum
+        if opened - start > timeout:
+            raise AssertionError(f"{failure} after {timeout}s: {spectrum.describe(A, B, C)}")
+
+
 def until_heard(
     page, frequency: int, *, heard: bool = True, timeout: float = 15.0, window: int = 120
 ) -> float:
     """Seconds from now until a listening window (of `window` ms) starts in which `frequency` is
     (or is no longer) heard."""
-    start = time.monotonic()
-    while True:
-        opened = time.monotonic()
-        spectrum = listen(page, window)
-        if spectrum.heard(frequency) == heard:
-            return opened - start
-        if opened - start > timeout:
-            state = "heard" if heard else "silent"
-            raise AssertionError(f"{frequency} Hz not {state} after {timeout}s: {spectrum.describe(A, B, C)}")
-
-
-def heard_together(page, *frequencies: int, timeout: float = 10.0):
-    """The first 500 ms listening window in which every one of `frequencies` is heard (or the last
-    one tried, when `timeout` seconds pass without such a window)."""
-    start = time.monotonic()
-    while True:
-        spectrum = listen(page, 500)
-        if all(spectrum.heard(f) for f in frequencies) or time.monotonic() - start > timeout:
-            return spectrum
+    state = "heard" if heard else "silent"
+    return listen_until(
+        page,
+        lambda s: s.heard(frequency) == heard,
+        failure=f"{frequency} Hz not {state}",
+        timeout=timeout,
+        window=window,
+    )[0]
 
 
 def bring_on_stage(host_page, page, space, user) -> None:
@@ -178,7 +182,13 @@ def test_stage_is_heard_by_listeners_and_speakers_hear_each_other_not_themselves
     # the two together are waited for, within a bound.)
     until_heard(listener, A)
     until_heard(listener, B)
-    spectrum = heard_together(listener, A, B)
+    _, spectrum = listen_until(
+        listener,
+        lambda s: s.heard(A) and s.heard(B),
+        failure=f"{A} Hz and {B} Hz not heard together",
+        timeout=10,
+        window=500,
+    )
     assert spectrum.heard(A) and spectrum.heard(B), spectrum.describe(A, B)
     assert not spectrum.heard(C), "a listener's microphone must not be on air"
     links = listener.evaluate("async () => Object.keys((await window.spacesAudio.stats()).links)")
