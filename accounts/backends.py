@@ -26,6 +26,12 @@ def _signed_in(user_id: int):
 _user_by_id = PreparedQuery(_signed_in, "user_id")
 
 
+def user_query(user_id: int) -> tuple[PreparedQuery, dict[str, int]]:
+    """What ``get_user(user_id)`` asks, for asking it together with a page's query
+    (accounts/middleware.py)."""
+    return _user_by_id, {"user_id": user_id}
+
+
 class _PreparedGetUser:
     def get_user(self, user_id):
         user = _user_by_id.first(user_id=int(user_id))

@@ -10,11 +10,20 @@ from django.views.decorators.http import require_POST
 
 from . import selectors, services
 from .forms import ProfileForm
+from .middleware import asks_with_user
 from .models import User
 
 PAGE_SIZE = 30
 
 
+def _upcoming_query(*, user_id: int):
+    from notifications.selectors import upcoming_query  # notifications builds on accounts
+
+    return upcoming_query(user_id=user_id)
+
+
+# The home page's one query of its own (upcoming Spaces) comes with the signed-in user's.
+@asks_with_user(_upcoming_query)
 def home(request: HttpRequest) -> HttpResponse:
     context: dict = {}
     if request.user.is_authenticated:

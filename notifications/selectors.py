@@ -51,6 +51,11 @@ def _upcoming_queryset(*, user_id: int) -> QuerySet[Space]:
 _upcoming = PreparedQuery(_upcoming_queryset, "user_id")
 
 
+def upcoming_query(*, user_id: int) -> tuple[PreparedQuery, dict[str, int]]:
+    """What ``upcoming_for`` asks, for asking it with the signed-in user (accounts/middleware.py)."""
+    return _upcoming, {"user_id": user_id}
+
+
 def upcoming_for(*, viewer) -> list[Space]:
     """Upcoming Spaces of accounts the viewer follows (and their own), soonest first."""
     if not getattr(viewer, "is_authenticated", False):

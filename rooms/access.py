@@ -50,6 +50,12 @@ _space_page_query = PreparedQuery(
 _space_page_query_signed_out = PreparedQuery(_space_page, "space_id")
 
 
+def space_page_query(*, space_id: int, user_id: int) -> tuple[PreparedQuery, dict[str, int]]:
+    """What ``space_for_page`` asks for a signed-in viewer, for asking it with their user
+    (accounts/middleware.py)."""
+    return _space_page_query, {"space_id": space_id, "user_id": user_id}
+
+
 def space_for_page(*, space_id: int, user) -> Space | None:
     """The Space with everything its page asks, and for a signed-in viewer their entry facts."""
     if not getattr(user, "is_authenticated", False):

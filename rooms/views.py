@@ -7,12 +7,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from accounts.middleware import asks_with_user
 from accounts.services import hosting_eligibility
 from spaces_project.links import reverse
 from ticketing.selectors import ticket_box
 
 from . import services
-from .access import entry_refusal, space_for_page
+from .access import entry_refusal, space_for_page, space_page_query
 from .forms import SpaceForm
 from .models import Space
 
@@ -50,8 +51,10 @@ def _audio_config(*, space: Space, user) -> dict | None:
     return audio_config(space=space, user=user)
 
 
+# One query answers the page: the Space, its host, its tickets and whether this viewer may enter;
+# for a signed-in viewer, their own user comes in the same statement.
+@asks_with_user(space_page_query)
 def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
-    # One query answers the page: the Space, its host, its tickets and whether this viewer may enter.
     space = space_for_page(space_id=space_id, user=request.user)
     if space is None:
         raise Http404("No such Space.")

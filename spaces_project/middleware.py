@@ -16,6 +16,10 @@ log = logging.getLogger(__name__)
 class UserTimezoneMiddleware:
     """Render times in the signed-in viewer's own zone (stored in UTC).
 
+    The zone is set just before the view runs (``process_view``), not earlier: until then nothing
+    has read the user, so a page's own query can bring the user with it
+    (accounts/middleware.SignedInUserMiddleware, which comes before this one).
+
     Reading the zone loads the user, so from here on the request carries the user itself rather
     than Django's lazy stand-in, whose every attribute read (dozens per page) goes through a proxy.
     """
@@ -24,18 +28,39 @@ class UserTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
         user = getattr(request, "user", None)
-        tz_name = getattr(user, "time_zone", "") or "UTC"
+        try:
+            tz_name = getattr(user, "time_zone", "") or "UTC"
+        except DatabaseError as exc:  # loading the user
+            return unavailable_response(request, exc, raise_other=True)
         if isinstance(user, SimpleLazyObject):
             request.user = user._wrapped  # loaded by the line above
         try:
             timezone.activate(zoneinfo.ZoneInfo(tz_name))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             timezone.deactivate()
-        try:
-            return self.get_response(request)
-        finally:
-            timezone.deactivate()
+        return None
+
+
+def unavailable_response(request, exception: Exception, *, raise_other: bool = False):
+    """The 503 page when `exception` says the database can't be reached; otherwise None (or, with
+    `raise_other`, the exception raised again)."""
+    if isinstance(exception, (OperationalError, InterfaceError)) or (
+        isinstance(exception, DatabaseError) and "connect" in str(exception).lower()
+    ):
+        log.warning("database unavailable: %s", exception)
+        response = render(request, "503.html", status=503)
+        response["Retry-After"] = "5"
+        return response
+    if raise_other:
+        raise exception
+    return None
 
 
 class DatabaseUnavailableMiddleware:
@@ -51,11 +76,4 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if isinstance(exception, (OperationalError, InterfaceError)) or (
-            isinstance(exception, DatabaseError) and "connect" in str(exception).lower()
-        ):
-            log.warning("database unavailable: %s", exception)
-            response = render(request, "503.html", status=503)
-            response["Retry-After"] = "5"
-            return response
-        return None
+        return unavailable_response(request, exception)

@@ -10,12 +10,21 @@ annotations included). The queryset stays the one statement of what is asked.
 The compiled shape is checked when it is first built: compiling again with other stand-ins must
 give the same SQL with the stand-ins in the same places, so a queryset whose SQL depends on its
 values (``__in`` lists, ``None`` becoming ``IS NULL``) is refused instead of answered wrongly.
+
+Several prepared queries can be asked in one statement (``ask_together``), so a page that needs
+the signed-in user and its own rows makes one round trip to the database instead of two: each
+round trip costs the process more than the queries' own work (under load ~0.2–0.5 ms of a page's
+~2.5 ms, in system calls and in handing the interpreter lock to another thread and back; see
+docs/benchmarks.md). The rows are kept for the rest of the request, and the first call of the
+same query with the same values takes them instead of asking again.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import connections
@@ -45,6 +54,8 @@ class _Compiled:
         # Each parameter: (argument name, None) for a value of the call's, (None, value) for a constant.
         self.params = [(slots[i], None) if i in slots else (None, value) for i, value in enumerate(params)]
         self.col_count = compiler.col_count
+        # Columns the SQL returns beyond the selected ones (ordering by an unselected expression).
+        self.width = None if compiler.has_extra_select else compiler.col_count
         fields = [s[0] for s in compiler.select[: compiler.col_count]]
         self.converters = compiler.get_converters(fields)
         self.apply_converters = compiler.apply_converters
@@ -62,11 +73,17 @@ class _Compiled:
         self.related_populators = get_related_populators(klass_info, select, db)
         self.annotation_col_map = dict(compiler.annotation_col_map or {})
 
+    def params_for(self, values: dict[str, Any]) -> list:
+        return [values[name] if name else constant for name, constant in self.params]
+
     def run(self, values: dict[str, Any]) -> list[Model] | list[tuple]:
-        params = [values[name] if name else constant for name, constant in self.params]
         with connections[self.db].cursor() as cursor:
-            cursor.execute(self.sql, params)
-            rows = [row[: self.col_count] for row in cursor.fetchall()]
+            cursor.execute(self.sql, self.params_for(values))
+            return self.answer(cursor.fetchall())
+
+    def answer(self, rows: list) -> list[Model] | list[tuple]:
+        """What the queryset would return for these rows of this SQL."""
+        rows = [row[: self.col_count] for row in rows]
         if self.converters:
             rows = list(self.apply_converters(rows, self.converters))
         if self.model is None:
@@ -126,13 +143,83 @@ class PreparedQuery:
             self._compiled = _Compiled(queryset, sql, params, slots, compiler)
             return self._compiled
 
-    def all(self, **values: int) -> list[Model] | list[tuple]:
+    def _checked(self, values: dict[str, int]) -> dict[str, int]:
         if set(values) != set(self.names):
             raise TypeError(f"expected values for {', '.join(self.names)}")
         if not all(type(v) is int for v in values.values()):
             raise TypeError("prepared query values are integers")
+        return values
+
+    def all(self, **values: int) -> list[Model] | list[tuple]:
+        self._checked(values)
+        answered = _answered.get()
+        if answered:
+            found = answered.pop((self, tuple(sorted(values.items()))), None)
+            if found is not None:
+                return found
         return (self._compiled or self._compiled_once()).run(values)
 
     def first(self, **values: int) -> Model | tuple | None:
         found = self.all(**values)
         return found[0] if found else None
+
+
+# Answers asked ahead in this request (``ask_together``): {(query, sorted values): rows}.
+_answered: ContextVar[dict | None] = ContextVar("spaces_prepared_answered", default=None)
+# The combined SQL of each combination of queries asked together.
+_together_sql: dict[tuple[_Compiled, ...], str] = {}
+
+
+@contextmanager
+def answers_kept() -> Iterator[None]:
+    """Within this block (a request), rows that ``ask_together`` fetched wait for their query's
+    first call; anything not taken is dropped at the end."""
+    token = _answered.set({})
+    try:
+        yield
+    finally:
+        _answered.reset(token)
+
+
+def ask_together(*asks: tuple[PreparedQuery, dict[str, int]]) -> bool:
+    """Fetch what each (query, values) returns, in one statement, and keep the rows for the first
+    ``query.all(**values)`` (or ``.first``) in this ``answers_kept`` block. Returns whether they
+    were asked: not outside such a block, nor for queries on different databases or whose SQL
+    returns extra columns (they are then simply run when called, as always).
+
+    The statement joins the queries' results side by side (``FULL JOIN ... ON TRUE``: a query with
+    no rows leaves its columns empty, the others are still answered). Each query's rows are
+    numbered as it returns them (``row_number() OVER ()``, no ordering of its own, so its
+    ``ORDER BY`` decides) and taken apart again by that number, so a query of several rows gets
+    them once each and in its own order whatever the join does with them."""
+    answered = _answered.get()
+    if answered is None:
+        return False
+    compiled = tuple(query._compiled or query._compiled_once() for query, _ in asks)
+    if len({c.db for c in compiled}) != 1 or any(c.width is None for c in compiled):
+        return False
+    sql = _together_sql.get(compiled)
+    if sql is None:
+        parts = [
+            # Django's own compiled SQL; every value is a parameter.
+            f'(SELECT row_number() OVER () AS "_n{i}", "_p{i}".* FROM ({c.sql}) "_p{i}") "_q{i}"'  # noqa: S608
+            for i, c in enumerate(compiled)
+        ]
+        sql = _together_sql[compiled] = "SELECT * FROM " + " FULL JOIN ".join(  # noqa: S608
+            part if i == 0 else f"{part} ON TRUE" for i, part in enumerate(parts)
+        )
+    params = []
+    for (query, values), c in zip(asks, compiled, strict=True):
+        params += c.params_for(query._checked(values))
+    with connections[compiled[0].db].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    start = 0
+    for (query, values), c in zip(asks, compiled, strict=True):
+        numbered = {}
+        for row in rows:
+            if row[start] is not None:
+                numbered[row[start]] = row[start + 1 : start + 1 + c.width]
+        answered[(query, tuple(sorted(values.items())))] = c.answer([numbered[n] for n in sorted(numbered)])
+        start += 1 + c.width
+    return True

@@ -73,6 +73,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Before the time zone's, which is the first to read the user: see accounts/middleware.py.
+    "accounts.middleware.SignedInUserMiddleware",
     "spaces_project.middleware.UserTimezoneMiddleware",
 ]
 
