@@ -91,8 +91,12 @@ TEMPLATES = [
         "OPTIONS": {
             # `{% url %}` answered from a per-process memo (spaces_project/links.py).
             "builtins": ["spaces_project.links"],
-            # The signed-in top bar, rendered once per viewer state (spaces_project/top_bar.py).
-            "libraries": {"top_bar": "spaces_project.top_bar"},
+            "libraries": {
+                # The signed-in top bar, rendered once per viewer state (spaces_project/top_bar.py).
+                "top_bar": "spaces_project.top_bar",
+                # Django's `static` library with each file's URL kept (spaces_project/static_links.py).
+                "static_links": "spaces_project.static_links",
+            },
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
