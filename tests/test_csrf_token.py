@@ -1,9 +1,11 @@
-"""The CSRF token pages carry (spaces_project.context_processors.csrf): masked with one read of
-randomness instead of Django's one per character, and accepted by Django's own CSRF check."""
+"""The CSRF token pages carry (spaces_project.context_processors.csrf): masked with randomness read
+a block at a time instead of Django's one read per character, and accepted by Django's own CSRF
+check."""
 
 from __future__ import annotations
 
 import collections
+import os
 import re
 
 import pytest
@@ -11,7 +13,8 @@ from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH, CSRF_
 from django.test import Client
 from django.urls import reverse
 
-from spaces_project.context_processors import mask_csrf_secret
+from spaces_project import context_processors
+from spaces_project.context_processors import _RandomBytes, mask_csrf_secret
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -67,3 +70,36 @@ def test_masks_are_unbiased_over_the_alphabet():
     # A byte taken modulo 62 would make 8 letters 25 % likelier; sampling noise is about 1 %.
     assert max(counts.values()) / expected < 1.06
     assert min(counts.values()) / expected > 0.94
+
+
+def test_randomness_is_read_a_block_at_a_time_and_each_byte_handed_out_once(monkeypatch):
+    blocks = []
+
+    def urandom(n):
+        blocks.append(secrets_source(n))
+        return blocks[-1]
+
+    secrets_source = os.urandom
+    monkeypatch.setattr(context_processors.os, "urandom", urandom)
+    source = _RandomBytes()
+    taken = b"".join(source.take(40) for _ in range(250))
+    assert [len(block) for block in blocks] == [4096, 4096, 4096]  # 10,000 bytes: three reads, not 250
+    # Handed out in order, none twice: what was read, less the 2,288 bytes still kept.
+    assert taken == b"".join(blocks)[:10_000]
+    assert len(source.take(5000)) == 5000  # more than a block at once
+
+
+def test_a_forked_child_does_not_hand_out_its_parents_bytes():
+    source = _RandomBytes()
+    source.take(1)  # the parent now keeps 4,095 bytes
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.write(write_end, source.take(32))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    childs = os.read(read_end, 32)
+    os.close(read_end)
+    os.close(write_end)
+    assert len(childs) == 32
+    assert childs != source.take(32)  # without the reset at fork they would be the same bytes
