@@ -12,11 +12,11 @@ give the same SQL with the stand-ins in the same places, so a queryset whose SQL
 values (``__in`` lists, ``None`` becoming ``IS NULL``) is refused instead of answered wrongly.
 
 Several prepared queries can be asked in one statement (``ask_together``), so a page that needs
-the signed-in user and its own rows makes one round trip to the database instead of two: each
-round trip costs the process more than the queries' own work (under load ~0.2–0.5 ms of a page's
-~2.5 ms, in system calls and in handing the interpreter lock to another thread and back; see
-docs/benchmarks.md). The rows are kept for the rest of the request, and the first call of the
-same query with the same values takes them instead of asking again.
+the signed-in user and its own rows makes one round trip to the database instead of two: a round
+trip costs the process ~50–70 µs of CPU in system calls alone, and under load each also hands the
+interpreter lock to another thread and back (docs/benchmarks.md, session 6). The rows are kept for
+the rest of the request, and the first call of the same query with the same values takes them
+instead of asking again.
 """
 
 from __future__ import annotations
@@ -189,9 +189,11 @@ def ask_together(*asks: tuple[PreparedQuery, dict[str, int]]) -> bool:
 
     The statement joins the queries' results side by side (``FULL JOIN ... ON TRUE``: a query with
     no rows leaves its columns empty, the others are still answered). Each query's rows are
-    numbered as it returns them (``row_number() OVER ()``, no ordering of its own, so its
-    ``ORDER BY`` decides) and taken apart again by that number, so a query of several rows gets
-    them once each and in its own order whatever the join does with them."""
+    numbered in the order its own SQL yields them (``row_number() OVER ()``, a window with no
+    ordering of its own over the query as a subquery: PostgreSQL and SQLite number the rows as the
+    subquery's ``ORDER BY`` delivers them; tests/test_prepared.py checks it on both) and taken
+    apart again by that number, so a query of several rows gets them once each and in its own
+    order whatever the join does with them."""
     answered = _answered.get()
     if answered is None:
         return False
