@@ -74,12 +74,12 @@ def test_masks_are_unbiased_over_the_alphabet():
 
 def test_randomness_is_read_a_block_at_a_time_and_each_byte_handed_out_once(monkeypatch):
     blocks = []
+    real_urandom = os.urandom
 
     def urandom(n):
-        blocks.append(secrets_source(n))
+        blocks.append(real_urandom(n))
         return blocks[-1]
 
-    secrets_source = os.urandom
     monkeypatch.setattr(context_processors.os, "urandom", urandom)
     source = _RandomBytes()
     taken = b"".join(source.take(40) for _ in range(250))
