@@ -32,15 +32,17 @@ def user_query(user_id: int) -> tuple[PreparedQuery, dict[str, int]]:
     return _user_by_id, {"user_id": user_id}
 
 
-class _PreparedGetUser:
+class PreparedGetUser:
+    """``get_user`` by the prepared query (which accounts/middleware.py can ask ahead)."""
+
     def get_user(self, user_id):
         user = _user_by_id.first(user_id=int(user_id))
         return user if user is not None and self.user_can_authenticate(user) else None
 
 
-class ModelBackend(_PreparedGetUser, backends.ModelBackend):
+class ModelBackend(PreparedGetUser, backends.ModelBackend):
     """Username (or email) and password, as Django's."""
 
 
-class AuthenticationBackend(_PreparedGetUser, AllauthBackend):
+class AuthenticationBackend(PreparedGetUser, AllauthBackend):
     """allauth's log-in by username or email."""

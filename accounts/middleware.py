@@ -17,17 +17,17 @@ answered as for anyone signed out, and the rows asked for the claimed user are d
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
+from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, SESSION_KEY
 from django.db import DatabaseError
+from django.utils.module_loading import import_string
 
 from spaces_project.middleware import unavailable_response
 from spaces_project.prepared import PreparedQuery, answers_kept, ask_together
 
-from .backends import user_query
-
-# The backends that read the user with accounts.backends' prepared query.
-_OUR_BACKENDS = frozenset({"accounts.backends.ModelBackend", "accounts.backends.AuthenticationBackend"})
+from .backends import PreparedGetUser, user_query
 
 Ask = Callable[..., tuple[PreparedQuery, dict[str, int]]]
 
@@ -43,6 +43,12 @@ def asks_with_user(ask: Ask):
     return mark
 
 
+@cache
+def _prepared_backends(paths: tuple[str, ...]) -> frozenset[str]:
+    """Those of the configured backends that read the user with accounts.backends' prepared query."""
+    return frozenset(path for path in paths if issubclass(import_string(path), PreparedGetUser))
+
+
 def claimed_user_id(request) -> int | None:
     """The user id the session names, if one of our backends signed it in (not yet checked)."""
     session = getattr(request, "session", None)
@@ -52,7 +58,7 @@ def claimed_user_id(request) -> int | None:
         backend, user_id = session[BACKEND_SESSION_KEY], int(session[SESSION_KEY])
     except (KeyError, TypeError, ValueError):
         return None
-    return user_id if backend in _OUR_BACKENDS else None
+    return user_id if backend in _prepared_backends(tuple(settings.AUTHENTICATION_BACKENDS)) else None
 
 
 class SignedInUserMiddleware:
@@ -73,5 +79,8 @@ class SignedInUserMiddleware:
         try:
             ask_together(user_query(user_id), ask(user_id=user_id, **view_kwargs))
         except DatabaseError as exc:
-            return unavailable_response(request, exc, raise_other=True)
+            response = unavailable_response(request, exc)
+            if response is None:
+                raise
+            return response
         return None

@@ -38,7 +38,10 @@ class UserTimezoneMiddleware:
         try:
             tz_name = getattr(user, "time_zone", "") or "UTC"
         except DatabaseError as exc:  # loading the user
-            return unavailable_response(request, exc, raise_other=True)
+            response = unavailable_response(request, exc)
+            if response is None:
+                raise
+            return response
         if isinstance(user, SimpleLazyObject):
             request.user = user._wrapped  # loaded by the line above
         try:
@@ -48,9 +51,8 @@ class UserTimezoneMiddleware:
         return None
 
 
-def unavailable_response(request, exception: Exception, *, raise_other: bool = False):
-    """The 503 page when `exception` says the database can't be reached; otherwise None (or, with
-    `raise_other`, the exception raised again)."""
+def unavailable_response(request, exception: Exception):
+    """The 503 page when `exception` says the database can't be reached; otherwise None."""
     if isinstance(exception, (OperationalError, InterfaceError)) or (
         isinstance(exception, DatabaseError) and "connect" in str(exception).lower()
     ):
@@ -58,8 +60,6 @@ def unavailable_response(request, exception: Exception, *, raise_other: bool = F
         response = render(request, "503.html", status=503)
         response["Retry-After"] = "5"
         return response
-    if raise_other:
-        raise exception
     return None
 
 

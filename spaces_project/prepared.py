@@ -154,7 +154,7 @@ class PreparedQuery:
         self._checked(values)
         answered = _answered.get()
         if answered:
-            found = answered.pop((self, tuple(sorted(values.items()))), None)
+            found = answered.pop(_answer_key(self, values), None)
             if found is not None:
                 return found
         return (self._compiled or self._compiled_once()).run(values)
@@ -168,6 +168,10 @@ class PreparedQuery:
 _answered: ContextVar[dict | None] = ContextVar("spaces_prepared_answered", default=None)
 # The combined SQL of each combination of queries asked together.
 _together_sql: dict[tuple[_Compiled, ...], str] = {}
+
+
+def _answer_key(query: PreparedQuery, values: dict[str, int]) -> tuple:
+    return query, tuple(sorted(values.items()))
 
 
 @contextmanager
@@ -222,6 +226,6 @@ def ask_together(*asks: tuple[PreparedQuery, dict[str, int]]) -> bool:
         for row in rows:
             if row[start] is not None:
                 numbered[row[start]] = row[start + 1 : start + 1 + c.width]
-        answered[(query, tuple(sorted(values.items())))] = c.answer([numbered[n] for n in sorted(numbered)])
+        answered[_answer_key(query, values)] = c.answer([numbered[n] for n in sorted(numbered)])
         start += 1 + c.width
     return True
