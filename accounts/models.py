@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
+from django.urls import reverse
 
 TIME_ZONE_CHOICES = sorted((tz, tz.replace("_", " ")) for tz in zoneinfo.available_timezones())
 
@@ -58,7 +59,6 @@ class User(AbstractUser):
         return (self.name[:1] or "?").upper()
 
     def get_absolute_url(self) -> str:
-        from spaces_project.links import reverse
 
         return reverse("profile", kwargs={"username": self.username})
 

@@ -419,10 +419,7 @@ def notifications_mark_read(*, user: User, ids: Iterable[int] | None = None) -> 
     qs = Notification.objects.filter(user=user, read_at__isnull=True)
     if ids is not None:
         qs = qs.filter(pk__in=list(ids))
-    marked = qs.update(read_at=timezone.now())
-    if marked and getattr(user, "unread_notifications", None) is not None:
-        del user.unread_notifications  # read with the user at sign-in (accounts/backends.py): stale now
-    return marked
+    return qs.update(read_at=timezone.now())
 
 
 def email_opt_out_set(*, user: User, opted_out: bool) -> None:

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from spaces_project.links import reverse
+from django.urls import reverse
 
 TITLE_MAX = 70
 TOPICS_MAX = 3

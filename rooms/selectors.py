@@ -4,9 +4,7 @@ however many people are in the room."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import uuid
-from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +17,6 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from accounts.models import Follow
-from spaces_project.prepared import PreparedQuery
 
 from .models import Connection, Participant, Space
 from .protocol import LISTENERS_SHOWN
@@ -205,10 +202,9 @@ class LiveEntry:
     html: str
 
 
-def _live_stage() -> tuple[str | None, list[LiveEntry]]:
+def _live_stage() -> list[LiveEntry]:
     """Everyone on stage in a live Space, hosts first: the same for every viewer, so it is computed
-    and rendered once every few seconds per process (cache) rather than once per home page.
-    Returned with the token of this version of the list (None when caching is off)."""
+    and rendered once every few seconds (through the cache) rather than once per home page."""
 
     def compute() -> list[LiveEntry]:
         rows = (
@@ -227,7 +223,7 @@ def _live_stage() -> tuple[str | None, list[LiveEntry]]:
             for p in sorted(rows, key=lambda p: ROLE_ORDER[p.role])
         ]
 
-    return _cached_entry("rooms:live-stage", compute)
+    return shared_fragment("rooms:live-stage", compute)
 
 
 def home_cache_clear() -> None:
@@ -235,96 +231,40 @@ def home_cache_clear() -> None:
     cache.delete_many(["rooms:live-stage", "rooms:discover"])
 
 
-# The shared value as this process last read it: {key: (token, value)}. The cache holds a token
-# under `key` and the value under `key:token`; while the token stands, this process reuses its own
-# copy instead of unpickling the value on every page. Clearing `key` clears it everywhere.
-_local_copies: dict[str, tuple[str, Any]] = {}
-
-
-def _cached(key: str, compute):
-    return _cached_entry(key, compute)[1]
-
-
-def _cached_entry(key: str, compute) -> tuple[str | None, Any]:
-    """(token, value): the token names this version of the value (None when caching is off)."""
+def shared_fragment(key: str, compute: Callable[[], Any]) -> Any:
+    """What every viewer sees alike, computed at most once per SPACES_HOME_CACHE_SECONDS through
+    Django's cache (shared by all processes with Redis) and forgotten at once by
+    `home_cache_clear` when what it shows changes."""
     seconds = settings.SPACES_HOME_CACHE_SECONDS
     if seconds <= 0:
-        return None, compute()
-    token = cache.get(key)
-    if token is not None:
-        copy = _local_copies.get(key)
-        if copy is not None and copy[0] == token:
-            return copy
-        value = cache.get(f"{key}:{token}")
-        if value is not None:
-            _local_copies[key] = (token, value)
-            return token, value
-    value = compute()
-    token = uuid.uuid4().hex
-    cache.set(f"{key}:{token}", value, seconds)
-    cache.set(key, token, seconds)
-    _local_copies[key] = (token, value)
-    return token, value
+        return compute()
+    return cache.get_or_set(key, compute, seconds)
 
 
-# Which of the accounts `user_id` follows are on stage in a live Space now: compiled once per
-# process (spaces_project/prepared.py), as every signed-in home page asks it.
-_followed_on_stage = PreparedQuery(
-    lambda user_id: (
-        Follow.objects.filter(follower_id=user_id)
-        .filter(
-            Exists(
-                Participant.objects.filter(
-                    user_id=OuterRef("followee_id"),
-                    space__state=Space.State.LIVE,
-                    role__in=Participant.STAGE_ROLES,
-                    removed_at=None,
-                )
-            )
-        )
+def _followed_on_stage(viewer) -> set[int]:
+    """Which of the accounts `viewer` follows are on stage in a live Space now."""
+    on_stage = Participant.objects.filter(
+        user_id=OuterRef("followee_id"),
+        space__state=Space.State.LIVE,
+        role__in=Participant.STAGE_ROLES,
+        removed_at=None,
+    )
+    return set(
+        Follow.objects.filter(follower_id=viewer.pk)
+        .filter(Exists(on_stage))
         .values_list("followee_id", flat=True)
-    ),
-    "user_id",
-)
-
-
-# Per viewer, which followed accounts are on stage, as of one version of the shared stage list and
-# of their follows (their following count): {viewer_id: ((stage token, following count), ids)}.
-# A home page reloaded within the few seconds the stage list stands asks nothing more. A follow
-# and an unfollow in the same few seconds leave the count alone: then the bar is as stale as the
-# shared list itself may be.
-_followed_memo: OrderedDict[int, tuple[tuple, frozenset[int]]] = OrderedDict()
-_FOLLOWED_MEMO_SIZE = 10_000
-_followed_memo_lock = threading.Lock()
-
-
-def _followed_on_stage_of(viewer, stage_token: str | None) -> frozenset[int]:
-    key = (stage_token, viewer.following_count)
-    if stage_token is not None:
-        with _followed_memo_lock:
-            known = _followed_memo.get(viewer.pk)
-        if known is not None and known[0] == key:
-            return known[1]
-    ids = frozenset(_followed_on_stage.all(user_id=viewer.pk))
-    if stage_token is not None:
-        with _followed_memo_lock:
-            _followed_memo[viewer.pk] = (key, ids)
-            _followed_memo.move_to_end(viewer.pk)
-            while len(_followed_memo) > _FOLLOWED_MEMO_SIZE:
-                _followed_memo.popitem(last=False)
-    return ids
+    )
 
 
 def live_now_for(*, viewer, limit: int = 20) -> list[LiveEntry]:
     """Followed accounts hosting or speaking in a live Space (the purple-ring bar), hosts first,
-    each person once. One small indexed query per viewer on top of the shared list (none when the
-    same viewer comes back while that list stands)."""
+    each person once. One small indexed query per viewer on top of the shared list."""
     if not getattr(viewer, "is_authenticated", False):
         return []
-    stage_token, stage = _live_stage()
+    stage = _live_stage()
     if not stage:
         return []
-    followed = _followed_on_stage_of(viewer, stage_token)
+    followed = _followed_on_stage(viewer)
     seen: dict[int, LiveEntry] = {}
     for entry in stage:
         if entry.user_id in followed:
@@ -338,9 +278,9 @@ def discover_spaces(*, limit: int = 20) -> list[Space]:
 
 
 def _discover_html() -> str:
-    """The "Live now" section: the same for every viewer, so rendered once every few seconds per
-    process (like the live bar's list) rather than once per home page."""
-    return _cached(
+    """The "Live now" section: the same for every viewer, so rendered once every few seconds (like
+    the live bar's list) rather than once per home page."""
+    return shared_fragment(
         "rooms:discover", lambda: render_to_string("rooms/_discover.html", {"spaces": discover_spaces()})
     )
 
@@ -351,8 +291,7 @@ def home_sections(*, viewer) -> dict:
     live_now = live_now_for(viewer=viewer)
     return {
         "live_now": live_now,
-        # Each entry is rendered once per process; joined here rather than looped over in the
-        # template (up to 20 entries, a node render and a filter each).
+        # Each entry was rendered once for everyone; joined here rather than rendered again.
         "live_now_html": mark_safe("".join(entry.html for entry in live_now)),  # noqa: S308 - our own rendered HTML
         "discover_html": _discover_html(),
     }

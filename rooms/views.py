@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 
 from accounts.middleware import asks_with_user
 from accounts.services import hosting_eligibility
-from spaces_project.links import reverse
+from django.urls import reverse
 from ticketing.selectors import ticket_box
 
 from . import services

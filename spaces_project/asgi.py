@@ -1,22 +1,23 @@
-"""ASGI entry point: HTTP goes to Django, websockets to the Channels routes."""
+"""ASGI entry point: websockets go to the Channels routes, and HTTP to Django's own ASGI handler
+(which `make run` uses to serve both from one daphne; in production gunicorn serves pages)."""
 
 import os
 
-import django
+from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spaces_project.settings")
-django.setup(set_prefix=False)
+# Set up Django (and load the apps) before the routes import consumers and models.
+django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from .handler import ReusedThreadASGIHandler  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": ReusedThreadASGIHandler(),
+        "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -8,21 +8,12 @@ import zoneinfo
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.functional import SimpleLazyObject
 
 log = logging.getLogger(__name__)
 
 
 class UserTimezoneMiddleware:
-    """Render times in the signed-in viewer's own zone (stored in UTC).
-
-    The zone is set just before the view runs (``process_view``), not earlier: until then nothing
-    has read the user, so a page's own query can bring the user with it
-    (accounts/middleware.SignedInUserMiddleware, which comes before this one).
-
-    Reading the zone loads the user, so from here on the request carries the user itself rather
-    than Django's lazy stand-in, whose every attribute read (dozens per page) goes through a proxy.
-    """
+    """Render times in the signed-in viewer's own zone (stored in UTC)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -42,8 +33,6 @@ class UserTimezoneMiddleware:
             if response is None:
                 raise
             return response
-        if isinstance(user, SimpleLazyObject):
-            request.user = user._wrapped  # loaded by the line above
         try:
             timezone.activate(zoneinfo.ZoneInfo(tz_name))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

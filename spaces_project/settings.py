@@ -73,8 +73,6 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    # Before the time zone's, which is the first to read the user: see accounts/middleware.py.
-    "accounts.middleware.SignedInUserMiddleware",
     "spaces_project.middleware.UserTimezoneMiddleware",
 ]
 
@@ -89,20 +87,11 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
-            # `{% url %}` answered from a per-process memo (spaces_project/links.py).
-            "builtins": ["spaces_project.links"],
-            "libraries": {
-                # The signed-in top bar, rendered once per viewer state (spaces_project/top_bar.py).
-                "top_bar": "spaces_project.top_bar",
-                # Django's `static` library with each file's URL kept (spaces_project/static_links.py).
-                "static_links": "spaces_project.static_links",
-            },
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "spaces_project.context_processors.site",
-                "spaces_project.context_processors.csrf",
             ],
         },
     },
@@ -113,16 +102,14 @@ DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_health_checks=True)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # Under ASGI every request may run on another thread, so persistent per-thread connections
-        # pile up; a per-process pool (psycopg_pool) bounds them instead. A connection is checked
-        # as it leaves the pool (spaces_project/postgresql: a round trip only when its socket
-        # shows the server went away), so requests recover by themselves after an outage.
+        # A per-process pool (psycopg_pool) bounds the connections of a process's threads; with
+        # conn_health_checks on, Django has the pool check each connection as it leaves it, so
+        # requests recover by themselves after a database restart.
         # Statements are bound and prepared by the server: the pages' queries repeat, so
-        # PostgreSQL plans each once per connection instead of on every run (the Space page's
-        # query takes ~1 ms to plan and ~0.1 ms to run). psycopg prepares a statement on its
-        # DB_PREPARE_THRESHOLD-th run on a connection; Django turns preparing off unless told,
-        # for PgBouncer in transaction mode, which needs DB_PREPARE_THRESHOLD=off before 1.21.
-        DATABASES["default"]["ENGINE"] = "spaces_project.postgresql"  # Django's, with that check
+        # PostgreSQL plans each once per connection instead of on every run. psycopg prepares a
+        # statement on its DB_PREPARE_THRESHOLD-th run on a connection; Django turns preparing off
+        # unless told, for PgBouncer in transaction mode, which needs DB_PREPARE_THRESHOLD=off
+        # before 1.21.
         DATABASES["default"]["OPTIONS"] = {
             "server_side_binding": True,
             "prepare_threshold": env_int_or_off("DB_PREPARE_THRESHOLD", 5),
@@ -207,8 +194,8 @@ SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # --- auth ------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    "accounts.backends.ModelBackend",
-    "accounts.backends.AuthenticationBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -247,7 +234,7 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "spaces_project.storage.StaticStorage"
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
     },
 }
@@ -392,12 +379,6 @@ TURN_TTL = env_int("TURN_TTL", 6 * 3600)
 # The live bar and "Live now" list are the same for everyone; each process recomputes them at most
 # this often (seconds). 0 turns the cache off.
 SPACES_HOME_CACHE_SECONDS = env_int("SPACES_HOME_CACHE_SECONDS", 3)
-
-# --- serving pages (spaces_project/handler.py) ---
-# How many requests run their Django part at once in one server process; the rest wait for a
-# thread. Python runs one thread at a time, so more do not serve more pages (docs/benchmarks.md);
-# a view waiting on another service (Stripe, at most STRIPE_TIMEOUT_SECONDS) holds its thread.
-SPACES_HTTP_THREADS = env_int("HTTP_THREADS", 4)
 
 # --- Celery beat: every periodic sweep, in one place ---
 # Each sweep finds due work in the database; a sweep that waited longer than one period in the

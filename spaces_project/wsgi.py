@@ -1,3 +1,5 @@
+"""WSGI entry point: gunicorn serves the pages through it in production (deploy/gunicorn.conf.py)."""
+
 import os
 
 from django.core.wsgi import get_wsgi_application

@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from rooms.models import Space
-from spaces_project.links import reverse
+from django.urls import reverse
 
 from .commission import format_cents, rate_bps_for
 from .gateway import is_test_mode
