@@ -23,7 +23,7 @@ class UserAdmin(BaseUserAdmin):
     search_fields = ("username", "display_name", "first_name", "last_name", "email")
     ordering = ("-date_joined",)
     readonly_fields = ("follower_count", "following_count", "suspended_at", "last_login", "date_joined")
-    actions = ("grant_hosting", "suspend_accounts", "reinstate_accounts")
+    actions = ("grant_hosting",)  # moderation.admin adds suspend and reinstate
     fieldsets = (
         (None, {"fields": ("username", "password")}),
         ("Profile", {"fields": ("display_name", "email", "bio", "avatar", "date_of_birth", "time_zone")}),
@@ -74,37 +74,6 @@ class UserAdmin(BaseUserAdmin):
     @admin.action(description="Grant hosting early", permissions=["change"])
     def grant_hosting(self, request, queryset):
         self._apply(request, queryset, services.user_grant_hosting, "Granted hosting to")
-
-    # Suspension goes through moderation.services: it ends the person's live Spaces, removes them
-    # from the ones they're in, closes their sockets and writes the audit row.
-    @admin.action(description="Suspend account", permissions=["change"])
-    def suspend_accounts(self, request, queryset):
-        from moderation.admin import action_with_note
-        from moderation.services import account_suspend
-
-        return action_with_note(
-            self,
-            request,
-            queryset,
-            title="Suspend accounts",
-            button="Suspend",
-            danger=True,
-            apply=lambda user, note: account_suspend(user=user, by=request.user, note=note),
-        )
-
-    @admin.action(description="Reinstate account", permissions=["change"])
-    def reinstate_accounts(self, request, queryset):
-        from moderation.admin import action_with_note
-        from moderation.services import account_reinstate
-
-        return action_with_note(
-            self,
-            request,
-            queryset,
-            title="Reinstate accounts",
-            button="Reinstate",
-            apply=lambda user, note: account_reinstate(user=user, by=request.user, note=note),
-        )
 
 
 @admin.register(Follow)

@@ -10,41 +10,18 @@ from django.views.decorators.http import require_POST
 
 from . import selectors, services
 from .forms import ProfileForm
-from .middleware import asks_with_user
+from .hooks import profile_extra
 from .models import User
 
 PAGE_SIZE = 30
-
-
-def _upcoming_query(*, user_id: int):
-    from notifications.selectors import upcoming_query  # notifications builds on accounts
-
-    return upcoming_query(user_id=user_id)
-
-
-# The home page's one query of its own (upcoming Spaces) comes with the signed-in user's.
-@asks_with_user(_upcoming_query)
-def home(request: HttpRequest) -> HttpResponse:
-    context: dict = {}
-    if request.user.is_authenticated:
-        context["eligibility"] = services.hosting_eligibility(user=request.user)
-    # Rooms contributes the live bar, discovery and upcoming lists.
-    from notifications.selectors import upcoming_for
-    from rooms.selectors import home_sections
-
-    context.update(home_sections(viewer=request.user))
-    context["upcoming"] = upcoming_for(viewer=request.user)
-    return render(request, "home.html", context)
 
 
 def profile(request: HttpRequest, username: str) -> HttpResponse:
     person = selectors.user_with_follow_state(username=username, viewer=request.user).first()
     if person is None:
         raise Http404("No such account")
-    from moderation.selectors import is_blocked_by_host
-
-    blocked = request.user.is_authenticated and is_blocked_by_host(host_id=request.user.pk, user_id=person.pk)
-    return render(request, "accounts/profile.html", {"person": person, "blocked": blocked})
+    context = {"person": person, **profile_extra(person=person, viewer=request.user)}
+    return render(request, "accounts/profile.html", context)
 
 
 def _follow_response(request: HttpRequest, person: User) -> HttpResponse:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -18,6 +17,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from accounts.admin import UserAdmin as AccountsUserAdmin
+from accounts.models import User
+from rooms.hooks import space_admin_figures
 from rooms.models import Participant
 
 from . import selectors, services
@@ -354,17 +356,8 @@ class LiveSpaceAdmin(ReadOnlyAdmin):
                 n_reports=Subquery(reports, output_field=IntegerField()),
             )
         )
-        if apps.is_installed("ticketing"):
-            from ticketing.models import Ticket
-
-            sold = (
-                Ticket.objects.filter(space=OuterRef("pk"), status=Ticket.Status.VALID)
-                .values("space")
-                .annotate(n=Count("pk"))
-                .values("n")
-            )
-            queryset = queryset.annotate(n_tickets=Subquery(sold, output_field=IntegerField()))
-        return queryset
+        # Figures the apps beside moderation add (ticketing: tickets sold), by name.
+        return queryset.annotate(**{name: figure() for name, figure in space_admin_figures.items()})
 
     def get_ordering(self, request):
         live_first = Case(When(state=LiveSpace.State.LIVE, then=Value(0)), default=Value(1))
@@ -402,4 +395,38 @@ class LiveSpaceAdmin(ReadOnlyAdmin):
             danger=True,
             describe=lambda space: f"“{space.title}” by {space.host}",
             apply=end,
+        )
+
+
+# The accounts list gains moderation's actions. Suspension goes through moderation.services: it ends
+# the person's live Spaces, removes them from the ones they're in, closes their sockets and writes
+# the audit row.
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(AccountsUserAdmin):
+    actions = (*AccountsUserAdmin.actions, "suspend_accounts", "reinstate_accounts")
+
+    @admin.action(description="Suspend account", permissions=["change"])
+    def suspend_accounts(self, request, queryset):
+        return action_with_note(
+            self,
+            request,
+            queryset,
+            title="Suspend accounts",
+            button="Suspend",
+            danger=True,
+            apply=lambda user, note: services.account_suspend(user=user, by=request.user, note=note),
+        )
+
+    @admin.action(description="Reinstate account", permissions=["change"])
+    def reinstate_accounts(self, request, queryset):
+        return action_with_note(
+            self,
+            request,
+            queryset,
+            title="Reinstate accounts",
+            button="Reinstate",
+            apply=lambda user, note: services.account_reinstate(user=user, by=request.user, note=note),
         )

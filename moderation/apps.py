@@ -4,3 +4,22 @@ from django.apps import AppConfig
 class ModerationConfig(AppConfig):
     name = "moderation"
     verbose_name = "Moderation"
+
+    def ready(self) -> None:
+        # Moderation plugs into the apps below it; docs/architecture.md lists these hooks.
+        from accounts import hooks as account_hooks
+        from rooms import hooks as room_hooks
+
+        from . import selectors, services
+
+        room_hooks.entry_rule_register(
+            room_hooks.EntryRule(
+                name="not_blocked",
+                lets_in=lambda user_id: ~selectors.blocked_by_host_exists(user_id=user_id),
+                refusal="The host has blocked you from their Spaces, so you can't join this one.",
+            )
+        )
+        room_hooks.participant_removed.connect(
+            services.audit_participant_removed, dispatch_uid="moderation-audit"
+        )
+        account_hooks.profile_context_register(selectors.profile_block_state)

@@ -19,6 +19,12 @@ def blocked_by_host_exists(*, user_id: int) -> Exists:
     return Exists(HostBlock.objects.filter(host_id=OuterRef("host_id"), blocked_id=user_id))
 
 
+def profile_block_state(*, person, viewer) -> dict:
+    """accounts.hooks.profile_context: has the viewer blocked this person from their Spaces?"""
+    blocked = viewer.is_authenticated and is_blocked_by_host(host_id=viewer.pk, user_id=person.pk)
+    return {"blocked": blocked}
+
+
 def blocks_of(*, host: User) -> QuerySet[HostBlock]:
     return HostBlock.objects.filter(host=host).select_related("blocked").order_by("-created_at")
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import User
+from notifications.services import notify
 from rooms.models import Space
 
 from .models import NOTE_MAX, TEXT_MAX, AuditLog, Feedback, HostBlock, Report
@@ -35,6 +36,13 @@ class DuplicateReport(ValidationError):
 
 
 # --- the audit log ---------------------------------------------------------------
+
+
+def audit_participant_removed(*, space, participant, by, **kwargs) -> None:
+    """rooms.hooks.participant_removed: a removal from a Space is an enforcement action."""
+    audit_record(
+        actor=by, action="participant_remove", target=participant.user, note=f"Removed from “{space.title}”"
+    )
 
 
 def audit_record(*, actor: User, action: str, target, note: str = "") -> AuditLog:
@@ -131,10 +139,6 @@ def _report_close(*, report: Report, by: User, note: str, status: str, action: s
 
 
 def _notify_reporter(*, report: Report) -> None:
-    try:
-        from notifications.services import notify
-    except ImportError:  # notifications is optional: moderation works without it
-        return
     outcome = "action was taken" if report.status == Report.Status.RESOLVED else "no rule was broken"
     notify(
         user=report.reporter,

@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.models import User
 from rooms.models import Space
 
+from . import hooks
 from .models import Delivery, EmailPreference, Notification, Reminder, ScheduleRevision
 
 # Kinds this app writes. Other apps pass their own (e.g. "ticket_refund", "report_outcome").
@@ -356,13 +357,10 @@ def space_live_notify(*, space: Space) -> int:
 
 
 def _ticket_holders(space: Space) -> list[tuple[int, str]]:
-    """Ticket holders hear about moves and cancellations too, once ticketing can say who they are."""
-    try:
-        from ticketing.selectors import ticket_holder_ids  # type: ignore[import-not-found]
-    except ImportError:
-        return []
+    """People the apps above name (notifications.hooks: ticket holders) hear about moves and
+    cancellations too."""
     reminded = set(Reminder.objects.filter(space=space).values_list("user_id", flat=True))
-    ids = [pk for pk in ticket_holder_ids(space=space) if pk not in reminded]
+    ids = {pk for provider in hooks.space_audience for pk in provider(space=space) if pk not in reminded}
     return list(User.objects.filter(pk__in=ids).values_list("pk", "time_zone"))
 
 

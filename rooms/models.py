@@ -3,7 +3,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-
 from django.urls import reverse
 
 TITLE_MAX = 70

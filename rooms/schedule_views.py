@@ -22,10 +22,10 @@ from django.views.decorators.http import require_POST
 from accounts.services import hosting_eligibility
 from notifications import selectors as notification_selectors
 from notifications import services as notification_services
-from ticketing.selectors import ticket_box
 
 from . import scheduling
 from .calendar import space_ics
+from .hooks import space_page_extra
 from .models import TOPICS_MAX, Space
 
 
@@ -137,7 +137,7 @@ def scheduled_space_page(request: HttpRequest, space: Space) -> HttpResponse:
             "is_host": is_host,
             "is_overdue": space.scheduled_for and space.scheduled_for <= timezone.now(),
             "viewer_zone": timezone.get_current_timezone_name(),
-            **ticket_box(space=space, viewer=request.user),
+            **space_page_extra(space=space, viewer=request.user),
         },
     )
 

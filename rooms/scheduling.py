@@ -18,9 +18,10 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import hosting_ensure_allowed
 from notifications import services as notifications
-from ticketing.services import tickets_refund_for_space
 
+from . import hooks
 from .models import Space, validate_topics
+from .services import RoomError, space_start
 
 
 def local_to_utc(*, local: datetime, tz_name: str) -> datetime:
@@ -166,34 +167,23 @@ def space_cancel(*, space: Space, by: User, reason: str = "") -> Space:
         space.ended_reason = "cancelled" if space.host_id == by.pk else "cancelled_by_staff"
         space.save(update_fields=["state", "ended_at", "ended_reason", "updated_at"])
         notifications.schedule_cancelled(space=space, reason=reason.strip()[:300])
-        # Ticket holders get their money back; the refunds go out after this commits.
-        tickets_refund_for_space(space=space, reason="cancelled" if space.host_id == by.pk else "moderator")
+        # Apps above rooms react in this transaction (ticketing refunds tickets after it commits).
+        hooks.space_cancelled.send(
+            sender=Space, space=space, by=by, reason="cancelled" if space.host_id == by.pk else "moderator"
+        )
     return space
 
 
 def space_start_early(*, space: Space, by: User) -> Space:
     """The host's "Start now" on a scheduled Space, at or before its time.
 
-    The live Spaces service owns what starting means (stage, presence, events); it also tells
-    everyone reminded. Until it exists, this makes the Space live and tells them itself.
+    The live Spaces service owns what starting means (stage, presence, events, telling everyone
+    reminded); this checks what only a scheduled Space needs first.
     """
     _ensure_host(space, by)
     hosting_ensure_allowed(user=by)
     _ensure_scheduled(space)
     try:
-        from rooms.services import RoomError, space_start
-    except ImportError:
-        space_start = None
-    if space_start is not None:
-        try:
-            return space_start(space=space, by=by)
-        except RoomError as exc:  # e.g. already live in another Space: a message for the host
-            raise ValidationError(str(exc), code=getattr(exc, "code", "conflict")) from exc
-    with transaction.atomic():
-        space = _locked(space)
-        _ensure_scheduled(space)
-        space.state = Space.State.LIVE
-        space.started_at = timezone.now()
-        space.save(update_fields=["state", "started_at", "updated_at"])
-        notifications.space_live_notify(space=space)
-    return space
+        return space_start(space=space, by=by)
+    except RoomError as exc:  # e.g. already live in another Space: a message for the host
+        raise ValidationError(str(exc), code=getattr(exc, "code", "conflict")) from exc

@@ -24,7 +24,7 @@ from django.utils import timezone
 from accounts.services import hosting_ensure_allowed
 from notifications import services as notifications
 
-from . import protocol
+from . import hooks, protocol
 from .access import entry_refusal
 from .audio import may_signal, stage_close, stage_open
 from .events import CLOSE_EVENT, publish_on_commit
@@ -666,11 +666,8 @@ def participant_remove(*, space: Space, by, user_id: int) -> Participant:
         p.removed_by = by
         p.save()
         Connection.objects.filter(participant=p).delete()
-        # An enforcement action: recorded in the moderation audit log, in this transaction.
-        from moderation.services import audit_record
-
-        note = f"Removed from “{space.title}”"
-        audit_record(actor=by, action="participant_remove", target=p.user, note=note)
+        # An enforcement action: apps above rooms record it in this transaction (moderation's audit log).
+        hooks.participant_removed.send(sender=Participant, space=space, participant=p, by=by)
         publish_on_commit(space.pk, {"type": "participant_left", "user_id": p.user_id, "reason": "removed"})
         publish_on_commit(space.pk, {"type": CLOSE_EVENT, "code": protocol.CLOSE_REMOVED}, to_user=p.user_id)
         if was_listener:

@@ -6,15 +6,15 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-
-from accounts.middleware import asks_with_user
-from accounts.services import hosting_eligibility
 from django.urls import reverse
-from ticketing.selectors import ticket_box
+
+from accounts.services import hosting_eligibility
 
 from . import services
-from .access import entry_refusal, space_for_page, space_page_query
+from .access import entry_refusal, space_for_page
+from .audio import audio_config
 from .forms import SpaceForm
+from .hooks import space_page_extra
 from .models import Space
 
 
@@ -43,17 +43,7 @@ def space_new(request: HttpRequest) -> HttpResponse:
     return render(request, "rooms/space_new.html", context)
 
 
-def _audio_config(*, space: Space, user) -> dict | None:
-    try:
-        from .audio import audio_config
-    except ImportError:
-        return None
-    return audio_config(space=space, user=user)
-
-
-# One query answers the page: the Space, its host, its tickets and whether this viewer may enter;
-# for a signed-in viewer, their own user comes in the same statement.
-@asks_with_user(space_page_query)
+# One query answers the Space, its host and whether this viewer may enter.
 def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
     space = space_for_page(space_id=space_id, user=request.user)
     if space is None:
@@ -62,7 +52,7 @@ def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
         from .schedule_views import scheduled_space_page
 
         return scheduled_space_page(request, space)
-    context = {"space": space, **ticket_box(space=space, viewer=request.user)}
+    context = {"space": space, **space_page_extra(space=space, viewer=request.user)}
     if space.state != Space.State.LIVE or not request.user.is_authenticated:
         return render(request, "rooms/space_closed.html", context)
     refusal = entry_refusal(space=space, user=request.user)
@@ -75,7 +65,7 @@ def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
         "ws_path": f"/ws/spaces/{space.pk}/",
         # Leaving asks "How was the audio?"; the host has nobody to rate but themselves.
         "leave_url": reverse("home") if request.user.pk == space.host_id else feedback_url,
-        "audio": _audio_config(space=space, user=request.user),
+        "audio": audio_config(space=space, user=request.user),
     }
     context.update(feedback_url=feedback_url, is_host=request.user.pk == space.host_id)
     return render(request, "rooms/space.html", context)

@@ -55,11 +55,13 @@ INSTALLED_APPS = [
     "channels",
     "allauth",
     "allauth.account",
+    # In layer order (docs/architecture.md): a higher app registers its hooks in the lower ones'
+    # after them, so rooms asks moderation's entry rule before ticketing's.
     "accounts",
-    "rooms",
-    "ticketing",
     "notifications",
+    "rooms",
     "moderation",
+    "ticketing",
 ]
 
 MIDDLEWARE = [

@@ -3,16 +3,14 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts import views as account_views
-
-from .views import healthz
+from .views import healthz, home
 
 admin.site.site_header = "Spaces moderation"
 admin.site.site_title = "Spaces admin"
 admin.site.index_title = "Moderation"
 
 urlpatterns = [
-    path("", account_views.home, name="home"),
+    path("", home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),

@@ -22,6 +22,15 @@ MAY_IMPORT = {
     "ticketing": {"accounts", "notifications", "rooms"},
     "moderation": {"accounts", "notifications", "rooms"},
 }
+# Upward imports still in the code, each named, so no new one can join them. Reminders
+# (notifications.models.Reminder, ScheduleRevision, Delivery.space) point at rooms.Space, so
+# notifications reads and writes Spaces; ending this means moving the scheduled-Space reminders into
+# rooms, a move of models between apps with its migrations.
+KNOWN_UPWARD = {
+    ("notifications.outbox", "rooms"),
+    ("notifications.selectors", "rooms"),
+    ("notifications.services", "rooms"),
+}
 # Project packages that no app may import: `spaces_project` wires the apps together, so it sits above them.
 ABOVE_EVERY_APP = {"spaces_project"}
 
@@ -79,7 +88,11 @@ def app_modules(app: str):
 def test_an_app_imports_only_itself_and_the_apps_below_it(app):
     found = []
     for path, module in app_modules(app):
-        found += violations(app, path.read_text(), module)
+        found += [
+            v
+            for v in violations(app, path.read_text(), module)
+            if (module, v.rsplit(" ", 1)[1]) not in KNOWN_UPWARD
+        ]
     assert found == [], "imports against the layer order:\n" + "\n".join(found)
 
 
@@ -112,3 +125,12 @@ def test_the_check_sees_imports_inside_functions_and_relative_ones():
 
 def test_a_package_init_resolves_relative_imports_from_itself():
     assert imported_packages("from . import engine\n", module="rooms.captions.__init__") == [(1, "rooms")]
+
+
+def test_every_known_upward_import_is_still_there():
+    """An entry of KNOWN_UPWARD that the code no longer needs is removed from the list."""
+    still = set()
+    for app in MAY_IMPORT:
+        for path, module in app_modules(app):
+            still |= {(module, v.rsplit(" ", 1)[1]) for v in violations(app, path.read_text(), module)}
+    assert KNOWN_UPWARD <= still

@@ -4,3 +4,22 @@ from django.apps import AppConfig
 class TicketingConfig(AppConfig):
     name = "ticketing"
     verbose_name = "Ticketing"
+
+    def ready(self) -> None:
+        # Ticketing plugs into the apps below it; docs/architecture.md lists these hooks.
+        from notifications import hooks as notification_hooks
+        from rooms import hooks as room_hooks
+
+        from . import selectors, services
+
+        room_hooks.entry_rule_register(
+            room_hooks.EntryRule(
+                name="ticket",
+                lets_in=lambda user_id: selectors.ticket_access_expression(user_id=user_id),
+                refusal="This is a ticketed Space. Buy a ticket to listen in.",
+            )
+        )
+        room_hooks.space_page_context_register(selectors.ticket_box)
+        room_hooks.space_admin_figures["n_tickets"] = selectors.tickets_sold_expression
+        room_hooks.space_cancelled.connect(services.tickets_refund_on_cancel, dispatch_uid="ticketing-refund")
+        notification_hooks.space_audience_register(selectors.ticket_holder_ids)

@@ -6,12 +6,23 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 
 from rooms.models import Space
-from django.urls import reverse
 
 from .commission import format_cents, rate_bps_for
 from .gateway import is_test_mode
@@ -151,6 +162,17 @@ def _invited_on_stage(*, user_id: int):
         user_id=user_id,
         removed_at__isnull=True,
     )
+
+
+def tickets_sold_expression() -> Subquery:
+    """How many valid tickets each Space of a queryset has sold (None for none)."""
+    sold = (
+        Ticket.objects.filter(space=OuterRef("pk"), status=Ticket.Status.VALID)
+        .values("space")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Subquery(sold, output_field=IntegerField())
 
 
 def ticket_access_expression(*, user_id: int) -> ExpressionWrapper:

@@ -423,6 +423,11 @@ def _dispatch(event_type: str, obj: Mapping[str, Any], created: int) -> str:
 # --- refunds --------------------------------------------------------------------
 
 
+def tickets_refund_on_cancel(*, space: Space, reason: str, **kwargs) -> None:
+    """rooms.hooks.space_cancelled: ticket holders get their money back."""
+    tickets_refund_for_space(space=space, reason=reason)
+
+
 def tickets_refund_for_space(*, space: Space, reason: str) -> int:
     """Refund every ticket of a Space in full (commission included, transfer reversed), exactly once.
 
