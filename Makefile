@@ -20,7 +20,8 @@ run: $(STAMP)
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
 	DEBUG=$${DEBUG:-1} $(BIN)/honcho start -f Procfile
 
-# The production shape on one machine: nginx, two daphne, PostgreSQL, Redis, worker and beat.
+# The production shape on one machine: nginx, gunicorn (pages), two daphne (websockets),
+# PostgreSQL, Redis, worker and beat.
 run-scaled: $(STAMP)
 	deploy/run-scaled.sh
 

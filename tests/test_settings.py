@@ -82,7 +82,7 @@ def test_database_and_redis_urls_switch_engines():
     )
     assert out.returncode == 0, out.stderr
     engine, layer, broker, email, prepare_threshold = out.stdout.split()
-    assert engine == "spaces_project.postgresql"  # Django's, with our pool check
+    assert engine == "django.db.backends.postgresql"
     assert layer.startswith("channels_redis.")
     assert broker == "redis://127.0.0.1:6379/3"
     assert email == "django.core.mail.backends.smtp.EmailBackend"
