@@ -29,3 +29,9 @@ def is_following(*, follower, followee: User) -> bool:
     if not follower.is_authenticated:
         return False
     return Follow.objects.filter(follower=follower, followee=followee).exists()
+
+
+def is_moderator(*, user, perm: str) -> bool:
+    """The one moderator check: an active staff account holding `perm` (the Moderators group's
+    permissions, accounts.groups, or a superuser's)."""
+    return bool(user is not None and user.is_active and user.is_staff and user.has_perm(perm))

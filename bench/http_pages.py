@@ -1,27 +1,25 @@
-"""HTTP throughput of the pages people load most, against the floor of a minimal view.
+"""Capacity of the pages people load most: requests/s with p99 under a bound, per way of serving.
 
-    .venv/bin/python bench/http_pages.py [--seconds 10] [--rounds 3] [--connections 32] [--compare-stock]
+    .venv/bin/python bench/http_pages.py [--workers 2,3] [--steps 8,16,32,64] [--seconds 4]
+                                         [--compare-commit REV] [--db-name NAME]
 
-Builds a fresh PostgreSQL database (DATABASE_URL's server, database `spaces_bench_http`) with
-a viewer who follows 1,000 accounts, 50 live Spaces among them, and one Space with 500 present
-listeners. Serves it with one daphne process (production settings: DEBUG off) and drives it with
-wrk at fixed concurrency:
+Builds a fresh PostgreSQL database (DATABASE_URL's server, `--db-name`) with a viewer who follows
+1,000 accounts, 50 live Spaces among them, and one Space with 500 present listeners, and serves it
+(production settings: DEBUG off) in each of these shapes:
 
-* floor: `/healthz`, a Django view that touches nothing (same server, same run);
-* home: `/` as the signed-in viewer (live bar, discovery, upcoming);
-* space: `/spaces/<id>/` of the 500-listener Space, as a listener.
+* `gunicorn_wN`: nginx → gunicorn, N processes × 4 threads (deploy/gunicorn.conf.py), one per
+  `--workers` value;
+* `daphne`: one daphne process alone (what `make run` uses).
 
-This machine is noisy (a shared VM: the floor alone moves by a quarter between runs), so the three
-are measured in rounds — floor, home, Space page, then again — and each page's ratio is taken
-against the floor of its own round; the figure reported is the median round's. Each URL also
-gets the server's CPU per request (`cpu_ms`, from /proc, all its threads), which moves less than
-req/s when the machine is busy with something else.
+With --compare-commit REV the same shapes also serve an earlier commit's code (a temporary git
+worktree, same database and collected static files, so REV must have the same migrations), as
+`ref_…`, in the same run.
 
-With --compare-stock, a second daphne serves the same three URLs through Django's own ASGI
-handler (bench/stock_asgi.py) instead of spaces_project/handler.py, measured in the same rounds.
-With --compare-commit REV, a third serves them from a checkout of an earlier commit (a temporary
-git worktree, same database and collected static files, so REV must have the same migrations and
-static files), to see what a change did on a machine whose speed drifts between runs.
+Each URL — `floor` (`/healthz`, a view that touches nothing), `home` (`/` signed in) and `space`
+(the 500-listener Space page, as a listener) — is driven by wrk at rising connection counts
+(`--steps`). A shape's **capacity** for a URL is the highest requests/s among the steps whose p99
+stays under `--p99-ms` (250). The shapes are measured interleaved, step by step, so drift of a
+shared machine falls on all of them alike.
 
 Queries per page are counted in-process with the test client, once with a small world and once
 with the full one: the two must be equal. Prints one JSON line.
@@ -35,7 +33,6 @@ import os
 import re
 import secrets
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -183,49 +180,70 @@ def run_wrk(url: str, cookie: str | None, seconds: int, connections: int, server
     }
 
 
-def _summary(runs: list[dict]) -> dict:
-    """A URL's figures over the rounds: every round's req/s, the median CPU per request, the median
-    round's latencies."""
-    middle = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+NGINX_CONF = """worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log stderr error;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+{servers}
+}}
+"""
+NGINX_SERVER = """    upstream u{port} {{ server 127.0.0.1:{upstream}; keepalive 32; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://u{upstream_name};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+        }}
+    }}
+"""
+
+
+def capacity(steps: list[dict], bound_ms: float) -> dict:
+    """The best step whose p99 is under the bound (None when none is)."""
+    within = [s for s in steps if s["p99_ms"] < bound_ms and not s["non_2xx"] and not s["socket_errors"]]
+    best = max(within, key=lambda s: s["rps"]) if within else None
     return {
-        "rps": [r["rps"] for r in runs],
-        "cpu_ms": statistics.median(r["cpu_ms"] for r in runs),
-        "p50_ms": middle["p50_ms"],
-        "p99_ms": middle["p99_ms"],
-        "non_2xx": sum(r["non_2xx"] for r in runs),
-        "socket_errors": sum(r["socket_errors"] for r in runs),
+        "capacity_rps": best["rps"] if best else None,
+        "at_connections": best["connections"] if best else None,
+        "p99_ms": best["p99_ms"] if best else None,
+        "steps": [[s["connections"], s["rps"], s["p99_ms"]] for s in steps],
     }
-
-
-def _ratio(one_round: dict, name: str, floor: str = "floor") -> float:
-    return round(one_round[name]["rps"] / one_round[floor]["rps"], 3)
-
-
-def _median_ratio(rounds: list[dict], name: str, floor: str = "floor") -> float:
-    return statistics.median(_ratio(r, name, floor) for r in rounds)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", default="2,3", help="gunicorn process counts to measure")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn process")
+    parser.add_argument("--steps", default="8,16,32,64", help="wrk connection counts")
+    parser.add_argument("--seconds", type=int, default=4, help="per step")
+    parser.add_argument("--p99-ms", type=float, default=250.0)
     parser.add_argument(
-        "--compare-stock", action="store_true", help="also serve the pages through Django's own ASGI handler"
+        "--compare-commit", metavar="REV", help="also serve the pages from this commit's code"
     )
-    parser.add_argument(
-        "--compare-commit", metavar="REV", help="also serve the pages from this commit's code (git worktree)"
-    )
+    parser.add_argument("--db-name", default=DB_NAME)
     parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres",
     )
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed (apt-get install wrk)")
+    for tool in ("wrk", "nginx"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is not installed (apt-get install {tool})")
+    workers = [int(w) for w in args.workers.split(",") if w]
+    steps = [int(c) for c in args.steps.split(",") if c]
 
     static_root = tempfile.mkdtemp(prefix="spaces-static-")
-    env = prepare_environment(args.database_url, static_root)
+    env = prepare_environment(args.database_url, static_root, args.db_name)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spaces_project.settings")
     import django
 
@@ -256,46 +274,99 @@ def main() -> None:
 
     connections.close_all()
 
-    def serve(app: str, log_name: str, code: Path = ROOT) -> tuple[int, subprocess.Popen]:
-        port = free_port()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app],
-            cwd=code,
-            env={**os.environ, **env},  # env last: the server's own cache setting wins
-            stdout=subprocess.DEVNULL,
-            stderr=open(ROOT / "var" / log_name, "wb"),  # noqa: SIM115 - lives as long as the server
-        )
-        return port, process
+    processes: list[subprocess.Popen] = []
+    logs = ROOT / "var"
 
-    servers = {"": serve("spaces_project.asgi:application", "bench-http-daphne.log")}
-    if args.compare_stock:
-        servers["stock_"] = serve("bench.stock_asgi:application", "bench-http-daphne-stock.log")
+    def start(cmd: list[str], code: Path, log_name: str, extra: dict | None = None) -> subprocess.Popen:
+        process = subprocess.Popen(
+            cmd,
+            cwd=code,
+            env={**os.environ, **env, **(extra or {})},  # env last: the server's own cache setting wins
+            stdout=subprocess.DEVNULL,
+            stderr=open(logs / log_name, "wb"),  # noqa: SIM115 - lives as long as the server
+        )
+        processes.append(process)
+        return process
+
+    def serve_daphne(code: Path, name: str) -> tuple[int, subprocess.Popen]:
+        port = free_port()
+        cmd = [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "spaces_project.asgi:application",
+        ]
+        return port, start(cmd, code, f"bench-http-{name}.log")
+
+    def serve_gunicorn(code: Path, name: str, n: int) -> tuple[int, subprocess.Popen]:
+        port = free_port()
+        cmd = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "spaces_project.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+        ]
+        cmd += ["--workers", str(n), "--threads", str(args.threads), "--worker-class", "gthread"]
+        return port, start(cmd, code, f"bench-http-{name}.log")
+
+    codes = {"": ROOT}
     worktree = checkout_commit(args.compare_commit) if args.compare_commit else None
     if worktree is not None:
-        servers["ref_"] = serve("spaces_project.asgi:application", "bench-http-daphne-ref.log", worktree)
+        codes["ref_"] = worktree
+    nginx_prefix = Path(tempfile.mkdtemp(prefix="spaces-nginx-"))
     try:
-        targets = {}
-        for prefix, (port, process) in servers.items():
+        backends: dict[str, tuple[int, subprocess.Popen]] = {}
+        for prefix, code in codes.items():
+            for n in workers:
+                backends[f"{prefix}gunicorn_w{n}"] = serve_gunicorn(code, f"{prefix}gunicorn_w{n}", n)
+            backends[f"{prefix}daphne"] = serve_daphne(code, f"{prefix}daphne")
+        for port, process in backends.values():
             wait_for_port(port, process)
-            base = f"http://127.0.0.1:{port}"
-            targets.update(
-                {
-                    prefix + "floor": (base + "/healthz", None, process.pid),
-                    prefix + "home": (base + "/", home_cookie, process.pid),
-                    prefix + "space": (f"{base}/spaces/{big.pk}/", space_cookie, process.pid),
-                }
-            )
-        for url, cookie, pid in targets.values():
-            run_wrk(url, cookie, 2, args.connections, pid)  # warm-up
-        rounds = [
-            {
-                name: run_wrk(url, cookie, args.seconds, args.connections, pid)
-                for name, (url, cookie, pid) in targets.items()
-            }
-            for _ in range(args.rounds)
-        ]
+        # nginx in front of each gunicorn, as deployed; daphne is measured alone.
+        fronts, blocks = {}, []
+        for name, (port, _) in backends.items():
+            if "gunicorn" in name:
+                fronts[name] = free_port()
+                blocks.append(
+                    NGINX_SERVER.format(port=fronts[name], upstream=port, upstream_name=fronts[name])
+                )
+        for folder in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (nginx_prefix / folder).mkdir()
+        conf = nginx_prefix / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(prefix=nginx_prefix, servers="".join(blocks)))
+        nginx = start(["nginx", "-c", str(conf), "-p", str(nginx_prefix)], ROOT, "bench-http-nginx.log")
+        for port in fronts.values():
+            wait_for_port(port, nginx)
+
+        urls = {
+            "floor": ("/healthz", None),
+            "home": ("/", home_cookie),
+            "space": (f"/spaces/{big.pk}/", space_cookie),
+        }
+        entry = {name: fronts.get(name, port) for name, (port, _) in backends.items()}
+        for name, port in entry.items():  # warm-up
+            for path, cookie in urls.values():
+                run_wrk(f"http://127.0.0.1:{port}{path}", cookie, 2, 8, backends[name][1].pid)
+        results: dict[str, dict[str, list[dict]]] = {name: {u: [] for u in urls} for name in backends}
+        for url_name, (path, cookie) in urls.items():
+            for connections_ in steps:
+                for name, port in entry.items():
+                    figures = run_wrk(
+                        f"http://127.0.0.1:{port}{path}",
+                        cookie,
+                        args.seconds,
+                        connections_,
+                        backends[name][1].pid,
+                    )
+                    results[name][url_name].append({"connections": connections_, **figures})
     finally:
-        for _, process in servers.values():
+        for process in reversed(processes):
             process.terminate()
             try:
                 process.wait(timeout=10)
@@ -303,40 +374,29 @@ def main() -> None:
                 process.kill()  # daphne waits for open connections; wrk has already gone
                 process.wait(timeout=10)
         shutil.rmtree(static_root, ignore_errors=True)
+        shutil.rmtree(nginx_prefix, ignore_errors=True)
         if worktree is not None:
             remove_checkout(worktree)
 
-    figures = {}
-    for prefix in servers:
-        floor = prefix + "floor"
-        figures.update(
-            {name: _summary([r[name] for r in rounds]) for name in (floor, prefix + "home", prefix + "space")}
-        )
-        for page in (prefix + "home", prefix + "space"):
-            figures[f"{page}_ratio"] = _median_ratio(rounds, page, floor)
-            figures[f"{page}_ratios"] = [_ratio(r, page, floor) for r in rounds]
-    if args.compare_commit:
-        figures["ref_commit"] = args.compare_commit
-        # How much faster each URL is served by this code than by the earlier commit's, round by round.
-        figures["speedup_over_ref"] = {
-            name: round(statistics.median(r[name]["rps"] / r["ref_" + name]["rps"] for r in rounds), 2)
-            for name in ("floor", "home", "space")
-        }
-    if args.compare_stock:
-        # How much faster each URL is served by our handler than by Django's, round by round.
-        figures["speedup_over_stock"] = {
-            name: round(statistics.median(r[name]["rps"] / r["stock_" + name]["rps"] for r in rounds), 2)
-            for name in ("floor", "home", "space")
-        }
+    shapes = {
+        name: {url_name: capacity(runs, args.p99_ms) for url_name, runs in per_url.items()}
+        for name, per_url in results.items()
+    }
+    summary = {}
+    for name, per_url in shapes.items():
+        summary[name] = {url_name: fig["capacity_rps"] for url_name, fig in per_url.items()}
     print(
         json.dumps(
             {
                 "bench": "http_pages",
-                "server": "daphne x1, PostgreSQL, DEBUG off",
-                "connections": args.connections,
-                "seconds": args.seconds,
-                "rounds": args.rounds,
-                **figures,
+                "database": "PostgreSQL, DEBUG off, gunicorn gthread x" + str(args.threads) + " threads",
+                "p99_bound_ms": args.p99_ms,
+                "seconds_per_step": args.seconds,
+                "cpus": os.cpu_count(),
+                "load_before": os.getloadavg()[0],
+                "ref_commit": args.compare_commit,
+                "capacity_rps": summary,
+                "shapes": shapes,
                 "queries": counts,
                 "queries_constant": counts["small"] == counts["full"],
             }

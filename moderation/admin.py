@@ -19,6 +19,7 @@ from django.utils.text import Truncator
 
 from accounts.admin import UserAdmin as AccountsUserAdmin
 from accounts.models import User
+from accounts.selectors import is_moderator
 from rooms.hooks import space_admin_figures
 from rooms.models import Participant
 
@@ -379,7 +380,7 @@ class LiveSpaceAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}">{}</a>', url, obj.n_reports)
 
     def has_end_permission(self, request) -> bool:
-        return request.user.has_perm("rooms.end_space")
+        return is_moderator(user=request.user, perm="rooms.end_space")
 
     @admin.action(description="End Space now", permissions=["end"])
     def end_spaces(self, request, queryset):

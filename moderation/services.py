@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import User
+from accounts.selectors import is_moderator
 from notifications.services import notify
 from rooms.models import Space
 
@@ -232,7 +233,7 @@ def feedback_refusal(*, space: Space, user: User) -> str | None:
 
 
 def _ensure_moderator(*, by: User, perm: str, what: str) -> None:
-    if not (by.is_active and by.is_staff and by.has_perm(perm)):
+    if not is_moderator(user=by, perm=perm):
         raise PermissionDenied(f"Only moderators can {what}.")
 
 

@@ -18,8 +18,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import InMemoryChannelLayer
 
+from .groups import user_group
 from .models import Notification
-from .outbox import group_for
 from .selectors import unread_count
 
 POLL_SECONDS = 5
@@ -32,7 +32,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)
             return
         self.user = user
-        self.group = group_for(user.pk)
+        self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         self.last_id = await self._latest_id()
@@ -56,6 +56,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         note = event["notification"]
         self.last_id = max(self.last_id, note["id"])
         await self.send_json({"type": "notification", **note, "unread": await self._unread()})
+
+    async def user_event(self, message):
+        """A Space page's message to the same person (notifications.groups): not for the bell."""
 
     async def _poll(self):
         while True:

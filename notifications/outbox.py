@@ -40,14 +40,10 @@ from django.utils import timezone
 from rooms.models import Space
 
 from . import services
+from .groups import user_group
 from .models import Delivery, EmailPreference, Notification, Reminder
 
 log = logging.getLogger(__name__)
-
-
-def group_for(user_id: int) -> str:
-    """The channel-layer group of one person's open tabs (see notifications.consumers)."""
-    return f"notifications.user.{user_id}"
 
 
 # --- the sweep -----------------------------------------------------------------
@@ -253,7 +249,7 @@ def push(*, notifications: list[Notification]) -> None:
         return
 
     async def send_all():
-        await asyncio.gather(*(layer.group_send(group_for(n.user_id), _event(n)) for n in notifications))
+        await asyncio.gather(*(layer.group_send(user_group(n.user_id), _event(n)) for n in notifications))
 
     try:
         async_to_sync(send_all)()

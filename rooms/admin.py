@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 
+from accounts.selectors import is_moderator
+
 from . import services
 from .models import Participant, Space
 from .selectors import listener_count_subquery, presence_cutoff
@@ -84,7 +86,7 @@ class SpaceAdmin(admin.ModelAdmin):
             self.message_user(request, "None of the selected Spaces was live or scheduled.", messages.INFO)
 
     def has_end_permission(self, request) -> bool:
-        return request.user.has_perm("rooms.end_space")
+        return is_moderator(user=request.user, perm="rooms.end_space")
 
     def has_add_permission(self, request) -> bool:
         return False  # Spaces are opened by their hosts

@@ -16,8 +16,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from notifications.groups import user_group
+
 from . import audio, protocol, services
-from .events import CLOSE_EVENT, PROCESS_ID, SpaceHub, hub_for, user_group
+from .events import CLOSE_EVENT, PROCESS_ID, SpaceHub, hub_for
 from .models import Space
 from .presence import ensure_heartbeat
 from .selectors import space_snapshot
@@ -211,6 +213,9 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             return
         if self.ready:
             await self._send(event)
+
+    async def notification_new(self, message: dict[str, Any]) -> None:
+        """The bell's message to the same person (notifications.groups): not for a Space page."""
 
     # --- from the browser --------------------------------------------------------------------
 

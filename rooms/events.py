@@ -33,6 +33,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from notifications.groups import user_group
+
 from .protocol import CAPTIONS_INTERVAL, LISTENER_COUNT_INTERVAL
 
 logger = logging.getLogger(__name__)
@@ -49,10 +51,6 @@ CLOSE_EVENT = "_close"
 
 def space_group(space_id: int) -> str:
     return f"space-{space_id}"
-
-
-def user_group(user_id: int) -> str:
-    return f"user-{user_id}"
 
 
 def publish_on_commit(space_id: int | None, event: dict[str, Any], *, to_user: int | None = None) -> None:

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, Max, OuterRef
 from django.utils import timezone
 
+from accounts.selectors import is_moderator
 from accounts.services import hosting_ensure_allowed
 from notifications import services as notifications
 
@@ -293,7 +294,7 @@ def space_end(*, space: Space, by=None) -> Space:
             reason = "host_gone"
         elif by.pk == space.host_id:
             reason = "host"
-        elif by.is_active and by.is_staff and by.has_perm("rooms.end_space"):
+        elif is_moderator(user=by, perm="rooms.end_space"):
             reason = "moderator"
         else:
             raise RoomForbidden("Only the host can end this Space.")
@@ -645,7 +646,7 @@ def participant_remove(*, space: Space, by, user_id: int) -> Participant:
     e.g. moderation.services.account_suspend) removes anyone but the host from any Space."""
     with transaction.atomic():
         space = _lock(space.pk)
-        site_moderator = by.is_active and by.is_staff and by.has_perm("rooms.end_space")
+        site_moderator = is_moderator(user=by, perm="rooms.end_space")
         actor = None if site_moderator else _me(space, by)
         if actor is not None:
             _require_moderator(actor)

@@ -117,7 +117,13 @@ def test_stage_destroy_removes_room_and_mountpoint_and_can_run_twice(space_id):
 
 
 def test_stage_destroy_of_a_stage_that_never_existed_is_fine(space_id):
-    janus.stage_destroy(space_id=space_id)
+    before = set(janus.server_sessions())
+    assert not janus.stage_exists(space_id=space_id)
+
+    janus.stage_destroy(space_id=space_id)  # raises nothing
+
+    assert not janus.stage_exists(space_id=space_id)
+    assert set(janus.server_sessions()) <= before
 
 
 def test_stage_calls_leave_no_janus_session_behind(space_id):

@@ -176,7 +176,7 @@ def test_a_real_worker_delivers_each_notice_once_through_smtp(redis_broker, smtp
             for _ in range(3):
                 sweep.delay()
             assert wait_until(lambda: sum(sink.pairs().values()) >= len(expected), 30, tick=sweep.delay)
-            time.sleep(2)  # anything sent twice would arrive now
+            time.sleep(2)  # nothing more is to arrive: anything sent twice would arrive by now
             for _ in range(3):
                 sweep.delay()
             time.sleep(1)

@@ -1,6 +1,7 @@
 """Presence: counts stay right when sockets vanish without a goodbye, and a Space whose host is gone
 ends by itself after the grace period."""
 
+import asyncio
 import datetime as dt
 
 import pytest
@@ -15,6 +16,17 @@ from tests.rooms_support import join, live_space, make_host, seat
 pytestmark = pytest.mark.django_db
 
 Role = Participant.Role
+
+
+async def counted(space, count: int, *, timeout: float) -> bool:
+    """Whether the Space's listener count reaches `count` within `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if await asyncio.to_thread(listener_count, space_id=space.pk) == count:
+            return True
+        await asyncio.sleep(0.1)
+    return False
 
 
 def age(rows, seconds: int) -> None:
@@ -171,11 +183,10 @@ def test_killed_daphne_listeners_stop_counting_and_the_survivor_is_told(settings
         victims = [await open_as(doomed, u) for u in people[1:]]
         for v in victims:
             assert json.loads(await v.recv())["type"] == "snapshot"
-        await asyncio.sleep(1.5)
-        assert await asyncio.to_thread(listener_count, space_id=space.pk) == 3
+        assert await counted(space, 3, timeout=5)
         doomed.proc.send_signal(signal.SIGKILL)  # no goodbye, no disconnect handler
-        await asyncio.sleep(4)  # past the stale age; the survivor's heartbeat kept its row fresh
-        assert await asyncio.to_thread(listener_count, space_id=space.pk) == 1
+        # Past the stale age the dead process's rows stop counting; the survivor's heartbeat kept its own.
+        assert await counted(space, 1, timeout=10)
         # The survivor's heartbeat also sweeps (as Celery beat would): the dead rows go, the room is told.
         deadline = asyncio.get_running_loop().time() + 5
         while True:

@@ -447,9 +447,16 @@ def test_reactions_are_limited_per_person(room, settings):
 
 
 @pytest.mark.parametrize("emoji", ["😂", "💯", "✋", "✊", "✌️", "👋", "❤️"])
-def test_each_of_the_seven_reactions_is_accepted(room, emoji):
+def test_each_of_the_seven_reactions_is_accepted(
+    room, emoji, monkeypatch, django_capture_on_commit_callbacks
+):
     space, _, listener = room
-    services.reaction_send(space=space, by=listener, emoji=emoji)
+    sent = []
+    monkeypatch.setattr("rooms.events._send", lambda group, message: sent.append((group, message)))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.reaction_send(space=space, by=listener, emoji=emoji)
+    events = [message["event"] for _, message in sent]
+    assert {"type": "reaction", "user_id": listener.pk, "emoji": emoji} in events
 
 
 def test_other_emoji_are_refused(room):
