@@ -10,10 +10,11 @@ import io
 import uuid
 import warnings
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from . import rules
 
 ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP"}
 # Anything larger than this many pixels is treated as a decompression bomb.
@@ -21,12 +22,12 @@ MAX_PIXELS = 40_000_000
 
 
 def process_avatar(upload) -> dict[int, ContentFile]:
-    """Return {size: ContentFile} square WebP crops for each size in SPACES_AVATAR_SIZES.
+    """Return {size: ContentFile} square WebP crops for each size in rules.AVATAR_SIZES.
 
     Raises ValidationError with a message meant for the person uploading.
     """
-    if upload.size > settings.SPACES_AVATAR_MAX_BYTES:
-        mb = settings.SPACES_AVATAR_MAX_BYTES // (1024 * 1024)
+    if upload.size > rules.AVATAR_MAX_BYTES:
+        mb = rules.AVATAR_MAX_BYTES // (1024 * 1024)
         raise ValidationError(f"That file is larger than {mb} MB. Choose a smaller picture.")
     data = upload.read()
     try:
@@ -61,7 +62,7 @@ def process_avatar(upload) -> dict[int, ContentFile]:
     square = ImageOps.fit(image, (side, side), method=Image.Resampling.LANCZOS)
     stem = uuid.uuid4().hex
     out: dict[int, ContentFile] = {}
-    for size in settings.SPACES_AVATAR_SIZES:
+    for size in rules.AVATAR_SIZES:
         resized = square.resize((size, size), Image.Resampling.LANCZOS)
         buffer = io.BytesIO()
         resized.save(buffer, format="WEBP", quality=85, method=4)

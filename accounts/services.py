@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from . import rules
 from .models import Follow, User
 
 
@@ -96,7 +97,7 @@ def profile_update(
     user.time_zone = time_zone
     fields = ["display_name", "bio", "time_zone"]
     if avatar_crops:
-        large, small = (avatar_crops[size] for size in settings.SPACES_AVATAR_SIZES)
+        large, small = (avatar_crops[size] for size in rules.AVATAR_SIZES)
         old = [f for f in (user.avatar, user.avatar_small) if f]
         user.avatar.save(large.name, large, save=False)
         user.avatar_small.save(small.name, small, save=False)

@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from rooms.models import Space
 
-from . import services
+from . import rules, services
 from .groups import user_group
 from .models import Delivery, EmailPreference, Notification, Reminder
 
@@ -287,7 +287,7 @@ class LazyConnection:
 
 
 def _retry_later(delivery: Delivery, error: Exception) -> None:
-    if delivery.attempts >= settings.NOTIFICATIONS_MAX_ATTEMPTS:
+    if delivery.attempts >= rules.MAX_ATTEMPTS:
         _finish(delivery, status=Delivery.Status.FAILED, last_error=repr(error)[:2000])
         log.error("giving up on delivery %s after %s attempts: %r", delivery.pk, delivery.attempts, error)
         return

@@ -24,7 +24,7 @@ from django.utils import timezone
 from accounts.models import User
 from rooms.models import Space
 
-from . import hooks
+from . import hooks, rules
 from .models import Delivery, EmailPreference, Notification, Reminder, ScheduleRevision
 
 # Kinds this app writes. Other apps pass their own (e.g. "ticket_refund", "report_outcome").
@@ -221,7 +221,7 @@ def _timed_rows_for_reminded(space: Space, people: list[tuple[int, str]]) -> lis
 
 def _timed_rows_for_host(space: Space, now: datetime) -> list[Delivery]:
     when = space.scheduled_for
-    minutes = settings.NOTIFICATIONS_HOST_HEADS_UP_MINUTES
+    minutes = rules.HOST_HEADS_UP_MINUTES
     heads_up = when - timedelta(minutes=minutes)
     url = _space_url(space)
     rows = [
@@ -455,7 +455,7 @@ def email_link_token(*, user_id: int, action: str, space_id: int | None = None) 
 
 
 def email_link_read(*, token: str) -> tuple[User, str, Space | None]:
-    max_age = timedelta(days=settings.NOTIFICATIONS_LINK_MAX_AGE_DAYS)
+    max_age = timedelta(days=rules.LINK_MAX_AGE_DAYS)
     try:
         payload = signing.loads(token, salt=LINK_SALT, max_age=max_age)
     except signing.SignatureExpired:

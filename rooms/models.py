@@ -5,8 +5,9 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
+from .rules import TOPICS_MAX
+
 TITLE_MAX = 70
-TOPICS_MAX = 3
 TOPIC_MAX_CHARS = 24
 
 

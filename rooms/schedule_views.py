@@ -10,7 +10,6 @@ import zoneinfo
 from datetime import datetime, timedelta
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,7 +22,7 @@ from accounts.services import hosting_eligibility
 from notifications import selectors as notification_selectors
 from notifications import services as notification_services
 
-from . import scheduling
+from . import rules, scheduling
 from .calendar import space_ics
 from .hooks import space_page_extra
 from .models import TOPICS_MAX, Space
@@ -46,7 +45,7 @@ class ScheduleForm(forms.Form):
         today = timezone.localdate(timezone=zoneinfo.ZoneInfo(tz_name))
         self.fields["date"].widget.attrs.update(
             min=today.isoformat(),
-            max=(today + timedelta(days=settings.SPACES_SCHEDULE_MAX_DAYS)).isoformat(),
+            max=(today + timedelta(days=rules.SCHEDULE_MAX_DAYS)).isoformat(),
         )
         self.fields["time"].help_text = f"Your time zone: {tz_name.replace('_', ' ')}."
 
@@ -114,8 +113,8 @@ def schedule_new(request: HttpRequest) -> HttpResponse:
             "form": form,
             "eligibility": eligibility,
             "upcoming": scheduling.upcoming_count(host=request.user),
-            "max_upcoming": settings.SPACES_SCHEDULE_MAX_UPCOMING,
-            "max_days": settings.SPACES_SCHEDULE_MAX_DAYS,
+            "max_upcoming": rules.SCHEDULE_MAX_UPCOMING,
+            "max_days": rules.SCHEDULE_MAX_DAYS,
         },
         status=400 if form.errors else 200,
     )

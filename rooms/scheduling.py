@@ -10,7 +10,6 @@ from __future__ import annotations
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -19,7 +18,7 @@ from accounts.models import User
 from accounts.services import hosting_ensure_allowed
 from notifications import services as notifications
 
-from . import hooks
+from . import hooks, rules
 from .models import Space, validate_topics
 from .services import RoomError, space_start
 
@@ -55,7 +54,7 @@ def _check_time(scheduled_for: datetime, now: datetime) -> None:
         raise ValidationError("The start time needs a time zone.")
     if scheduled_for <= now:
         raise ValidationError("Pick a start time in the future.", code="past")
-    days = settings.SPACES_SCHEDULE_MAX_DAYS
+    days = rules.SCHEDULE_MAX_DAYS
     if scheduled_for > now + timedelta(days=days):
         raise ValidationError(
             f"You can schedule up to {days} days ahead. Pick an earlier date.", code="too_far"
@@ -89,7 +88,7 @@ def space_schedule(
     with transaction.atomic():
         # Serialise one host's scheduling, so two tabs can't both take the last upcoming slot.
         User.objects.select_for_update().filter(pk=host.pk).first()
-        limit = settings.SPACES_SCHEDULE_MAX_UPCOMING
+        limit = rules.SCHEDULE_MAX_UPCOMING
         if upcoming_count(host=host, now=now) >= limit:
             raise ValidationError(
                 f"You already have {limit} upcoming Spaces, the most you can have. "

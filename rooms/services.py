@@ -30,6 +30,7 @@ from .access import entry_refusal
 from .audio import may_signal, stage_close, stage_open
 from .events import CLOSE_EVENT, publish_on_commit
 from .models import TITLE_MAX, Connection, Participant, Space, validate_topics
+from .rules import COHOSTS_MAX, SPEAKERS_MAX, STAGE_MAX
 from .selectors import (
     fresh_connections,
     hand_view,
@@ -41,9 +42,6 @@ from .selectors import (
 )
 
 Role = Participant.Role
-COHOSTS_MAX = 2
-SPEAKERS_MAX = 10
-STAGE_MAX = 1 + COHOSTS_MAX + SPEAKERS_MAX
 
 
 # --- errors: each carries a protocol error code and a message for people ----------------------

@@ -14,6 +14,9 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts import rules as accounts_rules
+from ticketing import rules as ticketing_rules
+
 from .env import email_settings_from_url, env_bool, env_int, env_int_or_off, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -268,10 +271,14 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
-# --- product rules (DESIGN.md) ---------------------------------------------
-SPACES_HOST_MIN_FOLLOWERS = env_int("SPACES_HOST_MIN_FOLLOWERS", 600)
-SPACES_AVATAR_MAX_BYTES = 5 * 1024 * 1024
-SPACES_AVATAR_SIZES = (256, 64)
+# --- product rules ---------------------------------------------------------
+# The rules live in each app's rules.py; these are the few an operator sets for their own site.
+SPACES_HOST_MIN_FOLLOWERS = env_int("SPACES_HOST_MIN_FOLLOWERS", accounts_rules.HOST_MIN_FOLLOWERS)
+SPACES_TICKET_COMMISSION_BPS = env_int("SPACES_TICKET_COMMISSION_BPS", ticketing_rules.COMMISSION_BPS)
+SPACES_TICKET_HIGH_COMMISSION_BPS = env_int(
+    "SPACES_TICKET_HIGH_COMMISSION_BPS", ticketing_rules.HIGH_COMMISSION_BPS
+)
+SPACES_TICKET_THRESHOLD_CENTS = env_int("SPACES_TICKET_THRESHOLD_CENTS", ticketing_rules.THRESHOLD_CENTS)
 
 # --- audio: janus (scale mode) ---
 # Scale mode is on when JANUS_URL is set (rooms/janus.py, docs/janus.md), e.g. http://127.0.0.1:8088/janus.
@@ -295,11 +302,6 @@ SPACES_CAPTIONS_WORKERS = env_int("SPACES_CAPTIONS_WORKERS", 2)
 SPACES_CAPTIONS_QUEUE_SECONDS = env_int("SPACES_CAPTIONS_QUEUE_SECONDS", 3)
 
 # --- notifications ---
-# Scheduling rules (DESIGN.md): how far ahead, and how many upcoming Spaces per host.
-SPACES_SCHEDULE_MAX_DAYS = env_int("SPACES_SCHEDULE_MAX_DAYS", 30)
-SPACES_SCHEDULE_MAX_UPCOMING = env_int("SPACES_SCHEDULE_MAX_UPCOMING", 10)
-# The host hears this many minutes before their Space is due, and again at the start time.
-NOTIFICATIONS_HOST_HEADS_UP_MINUTES = env_int("NOTIFICATIONS_HOST_HEADS_UP_MINUTES", 30)
 # Beat runs the sweep this often; each sweep enqueues due deliveries in batches of this size.
 NOTIFICATIONS_SWEEP_SECONDS = float(env_str("NOTIFICATIONS_SWEEP_SECONDS", "2"))
 NOTIFICATIONS_BATCH_SIZE = env_int("NOTIFICATIONS_BATCH_SIZE", 100)
@@ -308,9 +310,6 @@ NOTIFICATIONS_SWEEP_LIMIT = env_int("NOTIFICATIONS_SWEEP_LIMIT", 20000)
 # than one send can take (EMAIL_TIMEOUT plus a database write), or a slow worker and a reclaiming
 # one could both send. The same interval re-enqueues rows whose task message was lost.
 NOTIFICATIONS_CLAIM_TIMEOUT = env_int("NOTIFICATIONS_CLAIM_TIMEOUT", 60)
-NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 5)
-# One-click links in emails (remove reminder, stop emails) stop working after this many days.
-NOTIFICATIONS_LINK_MAX_AGE_DAYS = env_int("NOTIFICATIONS_LINK_MAX_AGE_DAYS", 60)
 
 # --- moderation ---
 # Reports one person may file per window (moderation.services.report_create); more wait for the next.
@@ -334,25 +333,7 @@ if STRIPE_SECRET_KEY and not STRIPE_WEBHOOK_SECRET:
         "STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not: tickets could be paid for but never "
         "issued. Copy the endpoint's signing secret (whsec_...) from the Stripe dashboard."
     )
-SPACES_TICKET_CURRENCY = env_str("SPACES_TICKET_CURRENCY", "usd")
-# Platform commission in basis points: the low rate until the host's lifetime ticket earnings
-# reach the threshold, the high rate from then on (DESIGN.md: host keeps 97%, then 80%).
-SPACES_TICKET_COMMISSION_BPS = env_int("SPACES_TICKET_COMMISSION_BPS", 300)
-SPACES_TICKET_HIGH_COMMISSION_BPS = env_int("SPACES_TICKET_HIGH_COMMISSION_BPS", 2000)
-SPACES_TICKET_THRESHOLD_CENTS = env_int("SPACES_TICKET_THRESHOLD_CENTS", 5_000_000)
-SPACES_TICKET_MIN_PRICE_CENTS = env_int("SPACES_TICKET_MIN_PRICE_CENTS", 100)
-SPACES_TICKET_MAX_PRICE_CENTS = env_int("SPACES_TICKET_MAX_PRICE_CENTS", 99_900)
-SPACES_TICKET_MAX_CAPACITY = env_int("SPACES_TICKET_MAX_CAPACITY", 100_000)
-# A seat is held this long while its buyer is in checkout. Stripe keeps a session open for at least
-# 30 minutes, so the sweep expires the Stripe session itself when the hold runs out.
-SPACES_TICKET_HOLD_MINUTES = env_int("SPACES_TICKET_HOLD_MINUTES", 15)
-# Who may sell tickets.
-SPACES_TICKET_MIN_FOLLOWERS = env_int("SPACES_TICKET_MIN_FOLLOWERS", 1000)
-SPACES_TICKET_MIN_AGE = env_int("SPACES_TICKET_MIN_AGE", 18)
-SPACES_TICKET_MIN_RECENT_SPACES = env_int("SPACES_TICKET_MIN_RECENT_SPACES", 3)
-SPACES_TICKET_RECENT_DAYS = env_int("SPACES_TICKET_RECENT_DAYS", 30)
-# Tickets are refunded when a scheduled Space has not started this long after its start time.
-SPACES_TICKET_REFUND_GRACE_MINUTES = env_int("SPACES_TICKET_REFUND_GRACE_MINUTES", 60)
+# Beat sweeps expired holds and overdue refunds this often.
 SPACES_TICKET_SWEEP_SECONDS = float(env_str("SPACES_TICKET_SWEEP_SECONDS", "60"))
 
 # --- rooms ---

@@ -99,7 +99,7 @@ def test_unread_badge_counts_and_the_list_page_clears_it(client):
     html = bell.render(Context({"user": person}))
     assert "data-notifications-unread>3<" in html and "/ws/" not in html and "notifications.js" in html
     client.force_login(person)
-    # Through the request cycle the count comes with the signed-in user (accounts/backends.py) ...
+    # Through the request cycle the page shows the count ...
     assert "data-notifications-unread>3<" in client.get(reverse("home")).content.decode()
     page = client.get(reverse("notifications:inbox")).content.decode()
     assert page.count('class="note unread"') == 3

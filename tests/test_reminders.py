@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from notifications import outbox, services
+from notifications import rules as notification_rules
 from notifications.models import Delivery, EmailPreference, Notification, Reminder
 from rooms import scheduling
 from rooms.models import Space
@@ -239,7 +240,7 @@ def test_an_expired_link_is_refused(client, settings):
     person = UserFactory()
     services.reminder_set(user=person, space=space)
     token = services.email_link_token(user_id=person.pk, action=services.UNREMIND, space_id=space.pk)
-    later = timezone.now() + timedelta(days=settings.NOTIFICATIONS_LINK_MAX_AGE_DAYS + 1)
+    later = timezone.now() + timedelta(days=notification_rules.LINK_MAX_AGE_DAYS + 1)
     with mock.patch("time.time", return_value=later.timestamp()):
         response = client.get(reverse("notifications:email_link", args=[token]))
     assert response.status_code == 400
@@ -352,8 +353,8 @@ def test_a_slow_worker_whose_claim_was_taken_over_does_not_record_a_second_send(
     assert Notification.objects.filter(delivery=delivery).count() == 1
 
 
-def test_a_failed_send_is_retried_later_and_given_up_after_the_last_attempt(settings):
-    settings.NOTIFICATIONS_MAX_ATTEMPTS = 2
+def test_a_failed_send_is_retried_later_and_given_up_after_the_last_attempt(monkeypatch):
+    monkeypatch.setattr("notifications.rules.MAX_ATTEMPTS", 2)
     delivery = one_due_delivery()
     with mock.patch(
         "django.core.mail.backends.locmem.EmailBackend.send_messages",

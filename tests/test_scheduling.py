@@ -91,8 +91,8 @@ def test_cannot_schedule_in_the_past_or_now():
 
 
 @pytest.mark.parametrize("days", [29, 31])
-def test_days_ahead_is_a_setting(settings, days):
-    settings.SPACES_SCHEDULE_MAX_DAYS = 31
+def test_days_ahead_is_a_named_rule(monkeypatch, days):
+    monkeypatch.setattr("rooms.rules.SCHEDULE_MAX_DAYS", 31)
     space = schedule(hours=24 * days)
     assert space.pk
 

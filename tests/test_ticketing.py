@@ -540,8 +540,8 @@ def test_cancelled_space_stops_sales_and_refunds_late_payments(django_capture_on
     assert Ticket.objects.get(hold=hold).status == Ticket.Status.REFUNDED
 
 
-def test_space_not_started_within_grace_is_refunded_by_the_sweep(settings):
-    settings.SPACES_TICKET_REFUND_GRACE_MINUTES = 60
+def test_space_not_started_within_grace_is_refunded_by_the_sweep(monkeypatch):
+    monkeypatch.setattr("ticketing.rules.REFUND_GRACE_MINUTES", 60)
     space = ticketed_space()
     ticket = buy(space)
     start = timezone.now() - timedelta(minutes=59)

@@ -1,8 +1,8 @@
 from decimal import Decimal
 
 from django import forms
-from django.conf import settings
 
+from . import rules
 from .commission import format_cents
 
 
@@ -27,10 +27,10 @@ class TicketSettingsForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        low, high = settings.SPACES_TICKET_MIN_PRICE_CENTS, settings.SPACES_TICKET_MAX_PRICE_CENTS
+        low, high = rules.MIN_PRICE_CENTS, rules.MAX_PRICE_CENTS
         self.fields["price"].help_text = f"Between {format_cents(low)} and {format_cents(high)}."
         self.fields["price"].widget.attrs.update(min=f"{low / 100:.2f}", max=f"{high / 100:.2f}")
-        self.fields["capacity"].widget.attrs["max"] = settings.SPACES_TICKET_MAX_CAPACITY
+        self.fields["capacity"].widget.attrs["max"] = rules.MAX_CAPACITY
 
     @property
     def price_cents(self) -> int:

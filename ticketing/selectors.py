@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from rooms.models import Space
 
+from . import rules
 from .commission import format_cents, rate_bps_for
 from .gateway import is_test_mode
 from .models import Hold, LedgerEntry, PayoutAccount, Ticket, TicketSettings
@@ -61,18 +62,18 @@ def age_on(*, born: date, today: date) -> int:
 
 
 def recent_spaces_hosted(*, user, now=None) -> int:
-    """Spaces the user actually went live with in the last SPACES_TICKET_RECENT_DAYS days."""
-    since = (now or timezone.now()) - timedelta(days=settings.SPACES_TICKET_RECENT_DAYS)
+    """Spaces the user actually went live with in the last rules.RECENT_DAYS days."""
+    since = (now or timezone.now()) - timedelta(days=rules.RECENT_DAYS)
     return Space.objects.filter(host=user, started_at__gte=since).count()
 
 
 def seller_eligibility(*, user, now=None) -> SellerEligibility:
     """Every condition for selling tickets, met or not, with words the host can act on."""
     now = now or timezone.now()
-    need_followers = settings.SPACES_TICKET_MIN_FOLLOWERS
-    need_age = settings.SPACES_TICKET_MIN_AGE
-    need_spaces = settings.SPACES_TICKET_MIN_RECENT_SPACES
-    days = settings.SPACES_TICKET_RECENT_DAYS
+    need_followers = rules.MIN_FOLLOWERS
+    need_age = rules.MIN_AGE
+    need_spaces = rules.MIN_RECENT_SPACES
+    days = rules.RECENT_DAYS
 
     if user.date_of_birth is None:
         age_met, age_detail = False, "Add your date of birth to your profile."

@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -31,7 +30,7 @@ from accounts.models import User
 from notifications.services import notify
 from rooms.models import Space
 
-from . import selectors
+from . import rules, selectors
 from .commission import format_cents, split
 from .gateway import CheckoutRequest, GatewayError, get_gateway
 from .models import Hold, LedgerEntry, PayoutAccount, Ticket, TicketSettings, WebhookEvent
@@ -95,7 +94,7 @@ def payout_account_apply(*, account: Mapping[str, Any], event_created: int) -> s
 
 
 def validate_price_cents(price_cents: int) -> None:
-    low, high = settings.SPACES_TICKET_MIN_PRICE_CENTS, settings.SPACES_TICKET_MAX_PRICE_CENTS
+    low, high = rules.MIN_PRICE_CENTS, rules.MAX_PRICE_CENTS
     if not isinstance(price_cents, int) or isinstance(price_cents, bool):
         raise ValidationError("Enter the price in whole cents.")
     if not low <= price_cents <= high:
@@ -111,10 +110,8 @@ def ticket_settings_save(
     if by.pk != space.host_id:
         raise PermissionDenied("Only the host can sell tickets for this Space.")
     validate_price_cents(price_cents)
-    if not 1 <= capacity <= settings.SPACES_TICKET_MAX_CAPACITY:
-        raise ValidationError(
-            f"Offer between 1 and {settings.SPACES_TICKET_MAX_CAPACITY:,} tickets.", code="capacity_range"
-        )
+    if not 1 <= capacity <= rules.MAX_CAPACITY:
+        raise ValidationError(f"Offer between 1 and {rules.MAX_CAPACITY:,} tickets.", code="capacity_range")
     now = timezone.now()
     with transaction.atomic():
         space = Space.objects.select_for_update().get(pk=space.pk)
@@ -142,7 +139,7 @@ def ticket_settings_save(
             return TicketSettings.objects.create(
                 space=space,
                 price_cents=price_cents,
-                currency=settings.SPACES_TICKET_CURRENCY,
+                currency=rules.CURRENCY,
                 capacity=capacity,
                 sales_close_at=sales_close_at,
             )
@@ -163,7 +160,7 @@ def ticket_settings_save(
             raise ValidationError(
                 f"{held} {'person is' if held == 1 else 'people are'} paying for a ticket right now; "
                 f"the cap can't go below {sold + held} until they finish (at most "
-                f"{settings.SPACES_TICKET_HOLD_MINUTES} minutes).",
+                f"{rules.HOLD_MINUTES} minutes).",
                 code="capacity_below_held",
             )
         ts.price_cents, ts.capacity, ts.sales_close_at = price_cents, capacity, sales_close_at
@@ -233,7 +230,7 @@ def ticket_purchase_begin(*, space: Space, buyer: User, success_url: str, cancel
         hold = Hold.objects.create(
             space=space,
             buyer=buyer,
-            expires_at=now + timedelta(minutes=settings.SPACES_TICKET_HOLD_MINUTES),
+            expires_at=now + timedelta(minutes=rules.HOLD_MINUTES),
             price_cents=parts.price_cents,
             currency=ts.currency,
             commission_bps=parts.rate_bps,
@@ -542,7 +539,7 @@ def tickets_sweep(*, now: datetime | None = None, limit: int = 200) -> dict[str,
     """Beat's periodic pass: refunds for Spaces that were called off or never started, lapsed
     holds, and refunds that failed before. Every step is safe to repeat or to run twice at once."""
     now = now or timezone.now()
-    grace = timedelta(minutes=settings.SPACES_TICKET_REFUND_GRACE_MINUTES)
+    grace = timedelta(minutes=rules.REFUND_GRACE_MINUTES)
     figures = {"spaces_refunded": 0, "holds_expired": 0, "refunds_done": 0}
 
     overdue = TicketSettings.objects.filter(refunds_requested_at__isnull=True).filter(

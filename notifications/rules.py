@@ -1,0 +1,10 @@
+"""Product rules of notifications (DESIGN.md), in one place."""
+
+# The host hears this many minutes before their Space is due, and again at the start time.
+HOST_HEADS_UP_MINUTES = 30
+
+# A delivery that failed this many times is given up (and logged).
+MAX_ATTEMPTS = 5
+
+# One-click links in emails (remove reminder, stop emails) stop working after this many days.
+LINK_MAX_AGE_DAYS = 60

@@ -1,0 +1,13 @@
+"""Product rules of Spaces (DESIGN.md), in one place."""
+
+# The stage: 1 host + up to 2 co-hosts + up to 10 speakers; listeners unlimited.
+COHOSTS_MAX = 2
+SPEAKERS_MAX = 10
+STAGE_MAX = 1 + COHOSTS_MAX + SPEAKERS_MAX
+
+# Topics per Space.
+TOPICS_MAX = 3
+
+# Scheduling: how far ahead, and how many upcoming Spaces one host may have.
+SCHEDULE_MAX_DAYS = 30
+SCHEDULE_MAX_UPCOMING = 10
