@@ -33,9 +33,11 @@ import os
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,14 +134,31 @@ def build_world(*, follows: int, live: int, listeners: int, prefix: str):
     return viewer, big, crowd[0] if crowd else viewer
 
 
-def signed_in_cookie(user) -> str:
-    """The Cookie header `user`'s browser sends: its session, and the CSRF cookie its first page set."""
+def signed_in_cookie(user, backend: str | None = None) -> str:
+    """The Cookie header `user`'s browser sends: its session, and the CSRF cookie its first page set.
+    The session names `backend` as the one that signed them in (default: this code's first), since
+    Django only accepts a session whose backend is among the server's AUTHENTICATION_BACKENDS."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY
     from django.test import Client
 
     client = Client()
     client.force_login(user)
     assert client.get("/").status_code == 200
+    if backend and backend != settings.AUTHENTICATION_BACKENDS[0]:
+        session = client.session
+        session[BACKEND_SESSION_KEY] = backend
+        session.save()
     return "; ".join(f"{name}={client.cookies[name].value}" for name in ("sessionid", "csrftoken"))
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used by `pid` and its children (gunicorn's workers), from /proc."""
+    total = process_cpu_seconds(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += tree_cpu_seconds(int(child))
+    return total
 
 
 def count_queries(client, url: str) -> int:
@@ -156,9 +175,9 @@ def run_wrk(url: str, cookie: str | None, seconds: int, connections: int, server
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s", url]
     if cookie:
         cmd[1:1] = ["-H", f"Cookie: {cookie}"]
-    cpu_before = process_cpu_seconds(server_pid)
+    cpu_before = tree_cpu_seconds(server_pid)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
-    cpu = process_cpu_seconds(server_pid) - cpu_before
+    cpu = tree_cpu_seconds(server_pid) - cpu_before
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     requests = int(re.search(r"(\d+) requests in", out).group(1))
 
@@ -170,8 +189,8 @@ def run_wrk(url: str, cookie: str | None, seconds: int, connections: int, server
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {
         "rps": round(rps, 1),
-        # The server's CPU per request: steadier than req/s on a shared machine, and it shows
-        # where a page's cost is, whatever else the machine is doing meanwhile.
+        # The server's CPU per request (all its processes): steadier than req/s on a shared
+        # machine, and it shows where a page's cost is, whatever else the machine is doing.
         "cpu_ms": round(1000 * cpu / max(requests, 1), 3),
         "p50_ms": round(pct("50"), 2),
         "p99_ms": round(pct("99"), 2),
@@ -216,6 +235,8 @@ def capacity(steps: list[dict], bound_ms: float) -> dict:
         "capacity_rps": best["rps"] if best else None,
         "at_connections": best["connections"] if best else None,
         "p99_ms": best["p99_ms"] if best else None,
+        # The server's CPU per request, median over the steps: the steadiest figure here.
+        "cpu_ms": statistics.median(s["cpu_ms"] for s in steps),
         "steps": [[s["connections"], s["rps"], s["p99_ms"]] for s in steps],
     }
 
@@ -231,6 +252,10 @@ def main() -> None:
         "--compare-commit", metavar="REV", help="also serve the pages from this commit's code"
     )
     parser.add_argument("--db-name", default=DB_NAME)
+    parser.add_argument(
+        "--ref-auth-backend",
+        help="the earlier commit's first AUTHENTICATION_BACKENDS entry, if it differs from this code's",
+    )
     parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres",
@@ -269,7 +294,12 @@ def main() -> None:
             "home": count_queries(home_client, "/"),
             "space": count_queries(space_client, f"/spaces/{s.pk}/"),
         }
-    home_cookie, space_cookie = signed_in_cookie(viewer), signed_in_cookie(listener)
+    cookies = {"": (signed_in_cookie(viewer), signed_in_cookie(listener))}
+    if args.compare_commit:
+        cookies["ref_"] = (
+            signed_in_cookie(viewer, args.ref_auth_backend),
+            signed_in_cookie(listener, args.ref_auth_backend),
+        )
     from django.db import connections
 
     connections.close_all()
@@ -344,25 +374,33 @@ def main() -> None:
         for port in fronts.values():
             wait_for_port(port, nginx)
 
-        urls = {
-            "floor": ("/healthz", None),
-            "home": ("/", home_cookie),
-            "space": (f"/spaces/{big.pk}/", space_cookie),
-        }
+        def urls(name: str) -> dict[str, tuple[str, str | None]]:
+            home_cookie, space_cookie = cookies["ref_" if name.startswith("ref_") else ""]
+            return {
+                "floor": ("/healthz", None),
+                "home": ("/", home_cookie),
+                "space": (f"/spaces/{big.pk}/", space_cookie),
+            }
+
         entry = {name: fronts.get(name, port) for name, (port, _) in backends.items()}
-        for name, port in entry.items():  # warm-up
-            for path, cookie in urls.values():
-                run_wrk(f"http://127.0.0.1:{port}{path}", cookie, 2, 8, backends[name][1].pid)
-        results: dict[str, dict[str, list[dict]]] = {name: {u: [] for u in urls} for name in backends}
-        for url_name, (path, cookie) in urls.items():
+        for name, port in entry.items():
+            for url_name, (path, cookie) in urls(name).items():
+                # Each server must serve the signed-in page, not a signed-out one.
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}{path}", headers={"Cookie": cookie or ""}
+                )
+                with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our own server
+                    body = response.read().decode()
+                assert url_name == "floor" or "Sign out" in body, f"{name} served {path} signed out"
+                run_wrk(f"http://127.0.0.1:{port}{path}", cookie, 2, 8, backends[name][1].pid)  # warm-up
+        results: dict[str, dict[str, list[dict]]] = {name: {u: [] for u in urls(name)} for name in backends}
+        for url_name in ("floor", "home", "space"):
             for connections_ in steps:
                 for name, port in entry.items():
+                    path, cookie = urls(name)[url_name]
+                    pid = backends[name][1].pid
                     figures = run_wrk(
-                        f"http://127.0.0.1:{port}{path}",
-                        cookie,
-                        args.seconds,
-                        connections_,
-                        backends[name][1].pid,
+                        f"http://127.0.0.1:{port}{path}", cookie, args.seconds, connections_, pid
                     )
                     results[name][url_name].append({"connections": connections_, **figures})
     finally:
