@@ -15,7 +15,9 @@ class ModerationConfig(AppConfig):
         room_hooks.entry_rule_register(
             room_hooks.EntryRule(
                 name="not_blocked",
-                lets_in=lambda user_id: ~selectors.blocked_by_host_exists(user_id=user_id),
+                lets_in=lambda space, user: (
+                    not selectors.is_blocked_by_host(host_id=space.host_id, user_id=user.pk)
+                ),
                 refusal="The host has blocked you from their Spaces, so you can't join this one.",
             )
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Avg, Count, Q, QuerySet
 
 from accounts.models import User
 
@@ -12,11 +12,6 @@ from .models import Feedback, HostBlock, Report
 def is_blocked_by_host(*, host_id: int, user_id: int) -> bool:
     """The one question rooms.access asks: has this host blocked this person?"""
     return HostBlock.objects.filter(host_id=host_id, blocked_id=user_id).exists()
-
-
-def blocked_by_host_exists(*, user_id: int) -> Exists:
-    """is_blocked_by_host as an expression over a Space queryset (its host against `user_id`)."""
-    return Exists(HostBlock.objects.filter(host_id=OuterRef("host_id"), blocked_id=user_id))
 
 
 def profile_block_state(*, person, viewer) -> dict:

@@ -14,11 +14,11 @@ from django.dispatch import Signal
 
 @dataclass(frozen=True)
 class EntryRule:
-    """A reason to keep someone out of a live Space. `lets_in(user_id)` is a boolean expression over
-    a Space queryset (true: this rule lets them in); `refusal` is what they are told otherwise."""
+    """A reason to keep someone out of a live Space: `lets_in(space=, user=)` says whether this rule
+    lets a signed-in person in; `refusal` is what they are told otherwise."""
 
     name: str
-    lets_in: Callable[[int], Expression]
+    lets_in: Callable[..., bool]
     refusal: str
 
 

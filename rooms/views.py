@@ -43,9 +43,8 @@ def space_new(request: HttpRequest) -> HttpResponse:
     return render(request, "rooms/space_new.html", context)
 
 
-# One query answers the Space, its host and whether this viewer may enter.
 def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
-    space = space_for_page(space_id=space_id, user=request.user)
+    space = space_for_page(space_id=space_id)
     if space is None:
         raise Http404("No such Space.")
     if space.state == Space.State.SCHEDULED:

@@ -15,7 +15,7 @@ class TicketingConfig(AppConfig):
         room_hooks.entry_rule_register(
             room_hooks.EntryRule(
                 name="ticket",
-                lets_in=lambda user_id: selectors.ticket_access_expression(user_id=user_id),
+                lets_in=selectors.has_ticket_access,
                 refusal="This is a ticketed Space. Buy a ticket to listen in.",
             )
         )

@@ -7,10 +7,7 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.db.models import (
-    BooleanField,
     Count,
-    Exists,
-    ExpressionWrapper,
     IntegerField,
     OuterRef,
     Q,
@@ -143,16 +140,17 @@ def lifetime_earnings_cents(*, host) -> int:
 
 
 def has_ticket_access(*, space, user) -> bool:
-    """May `user` enter `space` as far as tickets are concerned? One query over
-    `ticket_access_expression`, the rule's only statement."""
+    """May `user` enter `space` as far as tickets are concerned? Anyone, when it sells no tickets;
+    otherwise its host, its co-hosts and invited speakers, and people holding a valid ticket (a
+    ticket being refunded gives no entry). The Space's ticket settings are kept on it for its page."""
+    if _ticket_settings_of(space) is None:
+        return True
     if user is None or not user.is_authenticated:
-        return not TicketSettings.objects.filter(space_id=space.pk).exists()
-    return (
-        Space.objects.filter(pk=space.pk)
-        .annotate(ok=ticket_access_expression(user_id=user.pk))
-        .values_list("ok", flat=True)
-        .get()
-    )
+        return False
+    if user.pk == space.host_id:
+        return True
+    valid = Ticket.objects.filter(space_id=space.pk, holder_id=user.pk, status=Ticket.Status.VALID)
+    return valid.exists() or _invited_on_stage(user_id=user.pk).filter(space_id=space.pk).exists()
 
 
 def _invited_on_stage(*, user_id: int):
@@ -176,22 +174,6 @@ def tickets_sold_expression() -> Subquery:
     return Subquery(sold, output_field=IntegerField())
 
 
-def ticket_access_expression(*, user_id: int) -> ExpressionWrapper:
-    """May `user_id` enter, as far as tickets are concerned — an expression over a Space queryset.
-
-    True for every Space that sells no tickets. For a ticketed Space: its host, its co-hosts and
-    invited speakers, and people holding a valid ticket. A ticket being refunded gives no entry.
-    """
-    space = OuterRef("pk")
-    return ExpressionWrapper(
-        ~Exists(TicketSettings.objects.filter(space_id=space))
-        | Q(host_id=user_id)
-        | Exists(Ticket.objects.filter(space_id=space, holder_id=user_id, status=Ticket.Status.VALID))
-        | Exists(_invited_on_stage(user_id=user_id).filter(space_id=space)),
-        output_field=BooleanField(),
-    )
-
-
 def sales_closed_reason(*, ticket_settings: TicketSettings, now=None) -> str:
     """Why tickets for this Space can't be bought now, or "" if they can."""
     now = now or timezone.now()
@@ -212,12 +194,11 @@ def sales_closed_reason(*, ticket_settings: TicketSettings, now=None) -> str:
 
 
 def _ticket_settings_of(space) -> TicketSettings | None:
-    """The Space's ticket settings: from the Space's own query when it joined them
-    (`select_related("ticket_settings")`), else one query."""
-    descriptor = type(space).ticket_settings
-    if descriptor.is_cached(space):
-        return descriptor.related.get_cached_value(space)
-    return TicketSettings.objects.filter(space_id=space.pk).select_related("space", "space__host").first()
+    """The Space's ticket settings, or None: one query the first time, kept on the Space after."""
+    try:
+        return space.ticket_settings  # Django keeps it on the instance once read
+    except TicketSettings.DoesNotExist:
+        return None
 
 
 def ticket_box(*, space, viewer) -> dict:
