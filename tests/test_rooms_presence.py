@@ -18,12 +18,12 @@ pytestmark = pytest.mark.django_db
 Role = Participant.Role
 
 
-async def counted(space, count: int, *, timeout: float) -> bool:
-    """Whether the Space's listener count reaches `count` within `timeout` seconds."""
+async def reaches(read, expected, *, timeout: float) -> bool:
+    """Whether `read()` (a database read, run in a thread) gives `expected` within `timeout` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
-        if await asyncio.to_thread(listener_count, space_id=space.pk) == count:
+        if await asyncio.to_thread(read) == expected:
             return True
         await asyncio.sleep(0.1)
     return False
@@ -183,10 +183,10 @@ def test_killed_daphne_listeners_stop_counting_and_the_survivor_is_told(settings
         victims = [await open_as(doomed, u) for u in people[1:]]
         for v in victims:
             assert json.loads(await v.recv())["type"] == "snapshot"
-        assert await counted(space, 3, timeout=5)
+        assert await reaches(lambda: listener_count(space_id=space.pk), 3, timeout=5)
         doomed.proc.send_signal(signal.SIGKILL)  # no goodbye, no disconnect handler
         # Past the stale age the dead process's rows stop counting; the survivor's heartbeat kept its own.
-        assert await counted(space, 1, timeout=10)
+        assert await reaches(lambda: listener_count(space_id=space.pk), 1, timeout=10)
         # The survivor's heartbeat also sweeps (as Celery beat would): the dead rows go, the room is told.
         deadline = asyncio.get_running_loop().time() + 5
         while True:
@@ -195,7 +195,7 @@ def test_killed_daphne_listeners_stop_counting_and_the_survivor_is_told(settings
             )
             if frame["type"] == "listener_count" and frame["count"] == 1:
                 break
-        assert await asyncio.to_thread(Connection.objects.filter(space=space).count) == 1
+        assert await reaches(Connection.objects.filter(space=space).count, 1, timeout=10)
         await watcher.close()
 
     try:
