@@ -1,7 +1,8 @@
 """Capacity of the pages people load most: requests/s with p99 under a bound, per way of serving.
 
     .venv/bin/python bench/http_pages.py [--workers 2,3] [--steps 8,16,32,64] [--seconds 4]
-                                         [--compare-commit REV] [--db-name NAME]
+                                         [--compare-commit REV [--ref-auth-backend PATH]]
+                                         [--db-name NAME]
 
 Builds a fresh PostgreSQL database (DATABASE_URL's server, `--db-name`) with a viewer who follows
 1,000 accounts, 50 live Spaces among them, and one Space with 500 present listeners, and serves it
@@ -13,7 +14,8 @@ Builds a fresh PostgreSQL database (DATABASE_URL's server, `--db-name`) with a v
 
 With --compare-commit REV the same shapes also serve an earlier commit's code (a temporary git
 worktree, same database and collected static files, so REV must have the same migrations), as
-`ref_…`, in the same run.
+`ref_…`, in the same run. Its sessions name `--ref-auth-backend` as the backend that signed the
+viewer in, when that commit configured another one (31b3fd6: `accounts.backends.ModelBackend`).
 
 Each URL — `floor` (`/healthz`, a view that touches nothing), `home` (`/` signed in) and `space`
 (the 500-listener Space page, as a listener) — is driven by wrk at rising connection counts
