@@ -1,7 +1,7 @@
 """Live captions through the server: the captions uplink, its rules, and `caption` events.
 
 Most rule tests swap the recognition pool for a recorder, so "never reaches the recogniser" is
-checked exactly; one test runs espeak-ng speech through the real pool and PocketSphinx.
+checked exactly; one test runs espeak-ng speech through the real pool and the default engine.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ class RecordingPool:
     def __init__(self) -> None:
         self.frames: list[tuple[int, int, int]] = []
         self.closed: list[tuple[int, int]] = []
+
+    async def start(self) -> None:
+        pass
 
     async def submit(self, space_id, speaker_id, pcm) -> None:
         self.frames.append((space_id, speaker_id, len(pcm)))
@@ -403,6 +406,7 @@ async def test_speech_on_the_captions_socket_arrives_as_captions_on_the_space_so
     up = await uplink(space, host)
     assert up.first["sending"] is True
     try:
+        await captions_service.caption_pool().wait_ready()
         for frame in frames_of(pcm):
             await up.send(frame)
             await asyncio.sleep(0.07)  # a little faster than real time, within the flood limit

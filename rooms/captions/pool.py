@@ -77,6 +77,7 @@ class _Worker:
         self.inbox = inbox
         self.conn = conn
         self.in_flight = 0  # bytes handed over and not yet acknowledged
+        self.ready = asyncio.Event()  # its recogniser is loaded
         self.streams: deque[_Stream] = deque()
         self.dead = False  # set in the loop once its exit is handled
         self.exit_reported = False  # set by the reader thread
@@ -170,6 +171,14 @@ class CaptionPool:
         self._workers = [self._spawn(index) for index in range(self.size)]
         self._reader = threading.Thread(target=self._read_results, name="captions-pool-reader", daemon=True)
         self._reader.start()
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        """Start the pool and wait until every worker has loaded its recogniser (a Whisper model
+        takes a few seconds; audio submitted meanwhile waits in the bounded queues)."""
+        await self.start()
+        async with asyncio.timeout(timeout):
+            for worker in list(self._workers):
+                await worker.ready.wait()
 
     async def submit(self, space_id: Hashable, speaker_id: Hashable, pcm: bytes) -> None:
         """Queue 16 kHz mono s16le audio of one speaker; returns without waiting for recognition."""
@@ -322,7 +331,9 @@ class CaptionPool:
     def _on_message(self, worker: _Worker, message: tuple) -> None:
         if self._closed:
             return
-        if message[0] == "done":
+        if message[0] == "ready":
+            worker.ready.set()
+        elif message[0] == "done":
             _, stream_id, seconds, cpu, results, error = message
             worker.in_flight = max(0, worker.in_flight - round(seconds * BYTES_PER_SECOND))
             self.totals["audio_seconds"] += seconds

@@ -175,7 +175,8 @@ class FasterWhisperEngine:
         whole = len(audio) - len(audio) % WINDOW
         self._pending = audio[whole:]
         results: list[Result] = []
-        for window, score in zip(audio[:whole].reshape(-1, WINDOW), self._vad.probabilities(audio[:whole])):
+        windows = audio[:whole].reshape(-1, WINDOW)
+        for window, score in zip(windows, self._vad.probabilities(audio[:whole]), strict=True):
             final = self._window(window, float(score))
             if final is not None:
                 results.append(final)

@@ -3,9 +3,10 @@
 Speaks a tiny protocol with `pool.CaptionPool`. Inbox (a multiprocessing
 queue): ("audio", stream, offset_samples, pcm), ("close", stream), None to
 stop. Outbox (a pipe): ("done", stream, audio_seconds, cpu_seconds, results,
-error) after each audio message — the pool's flow control counts on it — and
-("closed", stream, results, error). An engine that raises is replaced, so one
-bad stream cannot take the others down.
+error) after each audio message — the pool's flow control counts on it —,
+("closed", stream, results, error), and ("ready",) once its first engine is
+loaded. An engine that raises is replaced, so one bad stream cannot take the
+others down.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ def worker_main(engine_path: str, model: str, inbox: Queue, outbox: Connection, 
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
     worker = Worker(engine_path, model)
+    outbox.send(("ready",))
     while True:
         try:
             message = inbox.get(timeout=PARENT_CHECK_SECONDS)
