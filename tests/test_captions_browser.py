@@ -70,9 +70,10 @@ def speech_wav(path: Path, text: str) -> Path:
 
 
 @pytest.fixture
-def server(transactional_db):
+def server(transactional_db, tmp_path):
     srv = start_asgi_server(
-        extra_env={"JANUS_URL": "", "SPACES_CAPTIONS_WORKERS": "1"}, name="daphne-captions"
+        extra_env={"JANUS_URL": "", "SPACES_CAPTIONS_WORKERS": "1", "MEDIA_ROOT": str(tmp_path / "media")},
+        name="daphne-captions",
     )
     yield srv
     stop_process(srv.proc)

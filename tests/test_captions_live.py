@@ -400,6 +400,7 @@ async def test_speech_on_the_captions_socket_arrives_as_captions_on_the_space_so
     room, tmp_path, settings
 ):
     settings.SPACES_CAPTIONS_WORKERS = 1
+    settings.MEDIA_ROOT = tmp_path / "media"
     space, host, listener = room
     pcm = await asyncio.to_thread(conversation, ["good morning everyone"], tmp_path)
     peer = await connect(space, listener)
@@ -416,6 +417,8 @@ async def test_speech_on_the_captions_socket_arrives_as_captions_on_the_space_so
         assert 0 <= final["start"] < final["end"]
         line = await db(lambda: CaptionLine.objects.get(space=space))()
         assert line.text == final["text"] and line.speaker_id == host.pk
+        with line.audio.open("rb") as kept:  # Whisper's speech, kept for the improved transcript
+            assert kept.read(4) == b"RIFF"
         assert await up.nothing(), "no error frames for well-formed real-time audio"
     finally:
         await up.close()

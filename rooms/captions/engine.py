@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 SAMPLE_RATE = 16000
@@ -39,11 +39,13 @@ class Partial:
 
 @dataclass(frozen=True, slots=True)
 class Final:
-    """A finished utterance; its text will not change."""
+    """A finished utterance; its text will not change live. `audio` is the utterance as 16 kHz
+    s16le PCM when the engine keeps it (Whisper), for a better decode after the Space ends."""
 
     text: str
     start: float
     end: float
+    audio: bytes = field(default=b"", repr=False)
 
 
 Result = Partial | Final

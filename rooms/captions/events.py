@@ -22,10 +22,13 @@ class CaptionEvent:
     start: float
     end: float
     stream_started_at: float
+    audio: bytes = field(default=b"", repr=False)  # a final's speech, when the engine keeps it
     type: str = field(default="caption", init=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        event = asdict(self)
+        del event["audio"]
+        return event
 
 
 @dataclass(frozen=True, slots=True)

@@ -364,6 +364,7 @@ class CaptionPool:
                     result.start,
                     result.end,
                     stream.started_at,
+                    result.audio if isinstance(result, Final) else b"",
                 )
             )
         if error is not None:

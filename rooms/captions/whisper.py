@@ -72,6 +72,14 @@ def whisper_model(folder: str, compute_type: str = "int8", cpu_threads: int = 1)
     return WhisperModel(folder, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads)
 
 
+def pcm_of(audio: np.ndarray) -> bytes:
+    return (np.clip(audio, -1.0, 32767 / 32768) * 32768).astype("<i2").tobytes()
+
+
+def audio_of(pcm: bytes) -> np.ndarray:
+    return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+
+
 def _seconds(samples: int) -> float:
     return samples / SAMPLE_RATE
 
@@ -171,7 +179,7 @@ class FasterWhisperEngine:
     def feed(self, pcm: bytes) -> list[Result]:
         if not self._started:
             self.start_utterance()
-        audio = np.concatenate([self._pending, np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0])
+        audio = np.concatenate([self._pending, audio_of(pcm)])
         whole = len(audio) - len(audio) % WINDOW
         self._pending = audio[whole:]
         results: list[Result] = []
@@ -249,13 +257,15 @@ class FasterWhisperEngine:
             self._preroll.extend(speech[-self._pad_windows :])
         if self._voiced < MIN_SPEECH_SECONDS * SAMPLE_RATE:
             return None
-        text = self.decoder.final(self._audio(speech), beam_size=self.beam_size)
+        audio = self._audio(speech)
+        text = self.decoder.final(audio, beam_size=self.beam_size)
         if not text:
             return None
         return Final(
             text,
             round(self._base + _seconds(self._start), 3),
             round(self._base + _seconds(self._last_voiced), 3),
+            audio=pcm_of(audio),
         )
 
     def _partial(self) -> Partial | None:
