@@ -204,16 +204,11 @@ class DecodeRecorder:
     """Stands in for Whisper's decoder to watch what the endpointer asks of it."""
 
     def __init__(self) -> None:
-        self.finals: list[float] = []
-        self.partials: list[float] = []
+        self.seconds: list[float] = []
 
-    def final(self, audio, *, beam_size: int = 1, prompt=None) -> str:
-        self.finals.append(len(audio) / 16000)
-        return f"final {len(self.finals)}"
-
-    def partial(self, audio) -> str:
-        self.partials.append(len(audio) / 16000)
-        return f"partial {len(self.partials)}"
+    def quick(self, audio, *, beam_size: int = 1) -> str:
+        self.seconds.append(len(audio) / 16000)
+        return f"decode {len(self.seconds)}"
 
 
 def test_whisper_shows_a_partial_about_once_a_second_and_never_decodes_over_28_seconds(tmp_path):
@@ -226,16 +221,18 @@ def test_whisper_shows_a_partial_about_once_a_second_and_never_decodes_over_28_s
     engine.start_utterance(0.0)
     results = [r for frame in frames_of(pcm) for r in engine.feed(frame)]
     finals = [r for r in results if isinstance(r, Final)]
-    assert max(recorder.finals) <= whisper.MAX_UTTERANCE_SECONDS + whisper.PAD_SECONDS
-    assert sum(recorder.finals) > talk - 3, "every stretch of speech reaches a final"
-    assert [f.start for f in finals] == sorted(f.start for f in finals)
+    assert len(finals) >= 2
+    assert max(recorder.seconds) <= whisper.MAX_UTTERANCE_SECONDS + whisper.PAD_SECONDS
+    assert all(
+        len(f.audio) / BYTES_PER_SECOND <= whisper.MAX_UTTERANCE_SECONDS + whisper.PAD_SECONDS for f in finals
+    )
+    assert sum(f.end - f.start for f in finals) > talk - 3, "every stretch of speech reaches a final"
     assert all(a.end <= b.start + 0.05 for a, b in zip(finals, finals[1:], strict=False))
     # Partials come about once a second of speech (the recorder is instant, so never backed off).
-    assert len(recorder.partials) >= 0.7 * (talk - 1.5)
     partials = [r for r in results if isinstance(r, Partial)]
-    assert all(
-        b.end - a.end < 1.6 for a, b in zip(partials, partials[1:], strict=False) if a.start == b.start
-    )
+    assert len(partials) >= 0.8 * (talk - 1.5) / whisper.PARTIAL_EVERY_SECONDS
+    gaps = [b.end - a.end for a, b in zip(partials, partials[1:], strict=False) if a.start == b.start]
+    assert gaps and max(gaps) < whisper.PARTIAL_EVERY_SECONDS + 0.6  # + one worker batch
 
 
 def test_a_model_folder_that_cannot_load_is_refused_in_words(tmp_path):

