@@ -1,6 +1,6 @@
 """Captions recogniser benchmark: real-time factor through the pool, and word error rate.
 
-    .venv/bin/python bench/captions_engine.py [--workers 2] [--engines whisper,pocketsphinx]
+    .venv/bin/python bench/captions_engine.py [--workers 2] [--engines whisper,pocketsphinx] [--model DIR]
 
 Prints one JSON line, with the figures of each engine measured in the same run. RTF = worker CPU
 seconds spent recognising / seconds of audio (per speaker; < 0.5 is the target). Audio is
@@ -94,8 +94,8 @@ def word_errors(reference: list[str], hypothesis: list[str]) -> int:
     return previous[-1]
 
 
-async def run(engine: str, pool_workers: int, recordings: list[bytes]) -> dict:
-    pool = CaptionPool(engine=engine, workers=pool_workers, max_queue_seconds=3600)
+async def run(engine: str, pool_workers: int, recordings: list[bytes], model: str = "") -> dict:
+    pool = CaptionPool(engine=engine, model=model, workers=pool_workers, max_queue_seconds=3600)
     await pool.wait_ready()
     finals: dict[int, list[CaptionEvent]] = {i: [] for i in range(len(recordings))}
     pool.on_event = lambda e: finals[e.speaker_id].append(e) if getattr(e, "kind", "") == "final" else None
@@ -119,9 +119,9 @@ async def run(engine: str, pool_workers: int, recordings: list[bytes]) -> dict:
     }
 
 
-async def measure(engine: str, workers: int, recordings: list[bytes]) -> dict:
-    one = await run(engine, workers, recordings[:1])
-    three = await run(engine, workers, recordings)
+async def measure(engine: str, workers: int, recordings: list[bytes], model: str = "") -> dict:
+    one = await run(engine, workers, recordings[:1], model)
+    three = await run(engine, workers, recordings, model)
     reference = [w for s in SENTENCES for w in normalise(s)]
     hypothesis = [w for e in one["finals"][0] for w in normalise(e.text)]
     errors = word_errors(reference, hypothesis)
@@ -143,7 +143,7 @@ async def measure(engine: str, workers: int, recordings: list[bytes]) -> dict:
 ENGINES = {"whisper": WHISPER_ENGINE, "pocketsphinx": POCKETSPHINX_ENGINE}
 
 
-async def main(workers: int, engines: list[str]) -> dict:
+async def main(workers: int, engines: list[str], model: str = "") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         recordings = [recording(SENTENCES[i:] + SENTENCES[:i], Path(tmp), seed=i) for i in range(3)]
     out = {
@@ -156,9 +156,10 @@ async def main(workers: int, engines: list[str]) -> dict:
         "reference_words": sum(len(normalise(s)) for s in SENTENCES),
         "target_rtf": 0.5,
         "target_wer": 0.12,
+        "whisper_model": model or "packaged tiny.en",
     }
     for name in engines:
-        out[name] = await measure(ENGINES[name], workers, recordings)
+        out[name] = await measure(ENGINES[name], workers, recordings, model if name == "whisper" else "")
     return out
 
 
@@ -168,5 +169,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--engines", default="whisper,pocketsphinx", help="comma-separated: whisper, pocketsphinx"
     )
+    parser.add_argument(
+        "--model", default="", help="a faster-whisper model folder (default: packaged tiny.en)"
+    )
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.workers, args.engines.split(",")))))
+    print(json.dumps(asyncio.run(main(args.workers, args.engines.split(","), args.model))))
