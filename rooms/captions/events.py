@@ -33,8 +33,9 @@ class CaptionEvent:
 
 @dataclass(frozen=True, slots=True)
 class LaggingEvent:
-    """Recognition fell behind and the oldest audio was dropped (`lagging=True`,
-    at most once a second per speaker), or it caught up again (`lagging=False`)."""
+    """Recognition fell behind and the oldest audio was dropped (`lagging=True`, at most once
+    per pool.LAG_REPORT_SECONDS per speaker, across mute and unmute), or it caught up again
+    (`lagging=False`)."""
 
     space_id: Any
     speaker_id: Any

@@ -3,7 +3,7 @@
 Whisper recognises a whole stretch of speech at once rather than sample by sample, so this engine
 cuts each speaker's audio into utterances itself: Silero VAD (shipped with faster-whisper) marks
 speech, and END_SILENCE_SECONDS of quiet ends an utterance, which is then decoded into a final.
-While someone talks, the utterance so far is re-decoded about once a second into a partial,
+While someone talks, the utterance so far is re-decoded every PARTIAL_EVERY_SECONDS into a partial,
 backing off when partials cost more than PARTIAL_CPU_SHARE of the time spoken. Live decodes use a
 shorter encoder window (QUICK_WINDOW_SECONDS instead of Whisper's 30 s, several times cheaper,
 with Whisper's own guards against silence and repetition loops); the careful decode, the full
@@ -295,7 +295,7 @@ class FasterWhisperEngine:
         started = time.process_time()
         text = self.decoder.quick(self._audio(self._speech))
         cost = time.process_time() - started
-        # About once a second, but partials never take more than their share of the speaker's time.
+        # Every PARTIAL_EVERY_SECONDS, but partials never take more than their share of the speaker's time.
         wait = max(PARTIAL_EVERY_SECONDS, cost / PARTIAL_CPU_SHARE)
         self._partial_due = self._length() + round(wait * SAMPLE_RATE)
         if not text or text == self._last_partial:
