@@ -204,20 +204,20 @@ def transcript_improve_later(*, space: Space) -> None:
 
 
 def _redecode(lines: list[CaptionLine]) -> dict[int, str]:
-    """Better text for each line, by pk: Whisper's beam search, each line with the one before it by
-    the same speaker as context. Runs outside any transaction: it takes a while."""
+    """Better text for each line, by pk: Whisper's full 30 s window with beam search. Each line is
+    decoded on its own: with the line before as a prompt, one mistake was copied into every
+    following line. Runs outside any transaction: it takes a while."""
     from .whisper import WhisperDecoder, audio_of
 
     model = model_from_settings() if engine_path_from_settings() == WHISPER_ENGINE else ""
     decoder = WhisperDecoder(model)
-    previous: dict[int | None, str] = {}
     texts = {}
     for line in lines:
         with line.audio.open("rb") as file:
             audio = audio_of(pcm_of_wav(file.read()))
-        text = decoder.final(audio, beam_size=IMPROVE_BEAM_SIZE, prompt=previous.get(line.speaker_id))
+        text = decoder.final(audio, beam_size=IMPROVE_BEAM_SIZE)
         if text:
-            texts[line.pk] = previous[line.speaker_id] = text
+            texts[line.pk] = text
     return texts
 
 

@@ -107,7 +107,7 @@ class WhisperDecoder:
         # English-only models take no language token; multilingual ones detect it per utterance.
         self.language = language if self.multilingual else "en"
 
-    def final(self, audio: np.ndarray, *, beam_size: int = 1, prompt: str | None = None) -> str:
+    def final(self, audio: np.ndarray, *, beam_size: int = 1) -> str:
         """Whisper's own decoding: the full 30 s window, with its fallbacks against repetition."""
         segments, _ = self.model.transcribe(
             audio,
@@ -116,7 +116,6 @@ class WhisperDecoder:
             vad_filter=False,  # the audio is one utterance already
             condition_on_previous_text=False,
             without_timestamps=True,
-            initial_prompt=prompt or None,
         )
         return " ".join(segment.text.strip() for segment in segments).strip()
 
