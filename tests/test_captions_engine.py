@@ -1,7 +1,8 @@
-"""Captions core: recognition engine, audio frame rules, the worker pool, transcript formats.
+"""Captions core: recognition engines, audio frame rules, the worker pool, transcript formats.
 
 Speech comes from espeak-ng, with a quiet noise floor added as a real
 microphone would (PocketSphinx's noise tracking misbehaves on digital silence).
+The engine tests run with both engines: Whisper (the default) and PocketSphinx.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
+from rooms.captions import whisper
 from rooms.captions.engine import (
     BYTES_PER_SECOND,
+    DEFAULT_ENGINE,
     Final,
     Partial,
     PocketSphinxEngine,
@@ -43,6 +46,7 @@ from rooms.captions.frames import (
 )
 from rooms.captions.pool import CaptionPool
 from rooms.captions.webvtt import CaptionLine, render_plain_text, render_webvtt
+from rooms.captions.whisper import FasterWhisperEngine
 from tests.strict import require_binary
 
 FRAME = 3200  # 100 ms
@@ -93,15 +97,32 @@ def frames_of(pcm: bytes, size: int = FRAME) -> list[bytes]:
 
 
 def words(text: str) -> set[str]:
-    return set(text.lower().split())
+    """The words of a caption, lower-cased, without Whisper's punctuation."""
+    return set("".join(c if c.isalnum() or c in " '" else " " for c in text.lower()).split())
+
+
+ENGINES = {"whisper": FasterWhisperEngine, "pocketsphinx": PocketSphinxEngine}
+
+
+@pytest.fixture(params=list(ENGINES))
+def engine_class(request):
+    return ENGINES[request.param]
 
 
 # --- engine ----------------------------------------------------------------
 
 
-def test_pocketsphinx_engine_splits_at_pauses_and_recognises_the_words(tmp_path):
+def test_whisper_is_the_default_engine_and_loads_the_packaged_model():
+    assert DEFAULT_ENGINE == "rooms.captions.whisper.FasterWhisperEngine"
+    engine = engine_from_settings()
+    assert isinstance(engine, FasterWhisperEngine)
+    assert engine.decoder.language == "en"  # tiny.en is English-only
+    assert whisper.model_folder() == whisper.packaged_model_path()
+
+
+def test_engine_splits_at_pauses_and_recognises_the_words(tmp_path, engine_class):
     pcm = conversation(["it is time to go", "good morning everyone"], tmp_path)
-    engine = PocketSphinxEngine()
+    engine = engine_class()
     engine.start_utterance(0.0)
     results = []
     for frame in frames_of(pcm):
@@ -119,23 +140,112 @@ def test_pocketsphinx_engine_splits_at_pauses_and_recognises_the_words(tmp_path)
     assert 0.3 < finals[0].start < finals[0].end < finals[1].start < finals[1].end < duration
 
 
-def test_end_utterance_turns_speech_in_progress_into_a_final(tmp_path):
+@pytest.mark.parametrize("cut", ["mid_frame", "frame_boundary"])
+def test_end_utterance_turns_speech_in_progress_into_a_final(tmp_path, engine_class, cut):
     pcm = with_noise_floor(silence(0.5) + speak("we need more time", tmp_path))
-    engine = PocketSphinxEngine()
+    # PocketSphinx's endpointer reads 30 ms frames: ending exactly on one left an empty buffer,
+    # which raised IndexError ("Out of bounds on buffer access") and lost the last words.
+    pcm = pcm[: len(pcm) - len(pcm) % 9600] + (bytes(3200) if cut == "mid_frame" else b"")
+    engine = engine_class()
     engine.start_utterance(10.0)
     results = [r for frame in frames_of(pcm) for r in engine.feed(frame)]
     assert not any(isinstance(r, Final) for r in results)
     final = engine.end_utterance()
     assert final is not None
-    assert {"need", "time"} <= words(final.text)
+    assert {"need", "more", "time"} <= words(final.text)
     assert final.start >= 10.0  # times count from the stretch's `at`
     assert engine.end_utterance() is None
+
+
+def test_an_engine_is_reused_for_a_new_stream_after_end_utterance(tmp_path, engine_class):
+    engine = engine_class()
+    for at, text, expected in [
+        (0.0, "good morning everyone", {"morning", "everyone"}),
+        (50.0, "we need more time", {"need", "time"}),
+    ]:
+        engine.start_utterance(at)
+        pcm = with_noise_floor(silence(0.5) + speak(text, tmp_path) + silence(1.0))
+        results = [r for frame in frames_of(pcm) for r in engine.feed(frame)]
+        tail = engine.end_utterance()
+        finals = [r for r in [*results, tail] if isinstance(r, Final)]
+        assert len(finals) == 1 and expected <= words(finals[0].text), finals
+        assert at < finals[0].start < finals[0].end < at + len(pcm) / BYTES_PER_SECOND
+
+
+WER_SENTENCES = [
+    "please call me when you get home",
+    "we will meet at the station tomorrow morning",
+    "volunteers give their time",
+    "turn left at the next street",
+]
+
+
+def test_the_default_engine_gets_most_words_right(tmp_path):
+    """A broken model, decoder or endpointer fails here: word error rate at most 0.2 (Whisper's
+    English normaliser, as bench/captions_engine.py scores it; the bench's target is 0.12)."""
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    from bench.captions_engine import word_errors
+
+    normalise = EnglishTextNormalizer()
+    engine = engine_from_settings()
+    engine.start_utterance(0.0)
+    pcm = conversation(WER_SENTENCES, tmp_path)
+    results = [r for frame in frames_of(pcm) for r in engine.feed(frame)]
+    results.append(engine.end_utterance())
+    finals = [r for r in results if isinstance(r, Final)]
+    assert len(finals) == len(WER_SENTENCES), finals
+    reference = normalise(" ".join(WER_SENTENCES)).split()
+    hypothesis = normalise(" ".join(f.text for f in finals)).split()
+    assert word_errors(reference, hypothesis) / len(reference) <= 0.2, hypothesis
+
+
+class DecodeRecorder:
+    """Stands in for Whisper's decoder to watch what the endpointer asks of it."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def quick(self, audio, *, beam_size: int = 1) -> str:
+        self.seconds.append(len(audio) / 16000)
+        return f"decode {len(self.seconds)}"
+
+
+def test_whisper_shows_a_partial_about_once_a_second_and_never_decodes_over_28_seconds(tmp_path):
+    text = " ".join(["we will meet at the station tomorrow morning and talk about the books"] * 9)
+    pcm = with_noise_floor(silence(0.5) + speak(text, tmp_path) + silence(1.0))
+    talk = len(pcm) / BYTES_PER_SECOND
+    assert talk > 35
+    engine = FasterWhisperEngine()
+    engine.decoder = recorder = DecodeRecorder()
+    engine.start_utterance(0.0)
+    results = [r for frame in frames_of(pcm) for r in engine.feed(frame)]
+    finals = [r for r in results if isinstance(r, Final)]
+    assert len(finals) >= 2
+    assert max(recorder.seconds) <= whisper.MAX_UTTERANCE_SECONDS + whisper.PAD_SECONDS
+    assert all(
+        len(f.audio) / BYTES_PER_SECOND <= whisper.MAX_UTTERANCE_SECONDS + whisper.PAD_SECONDS for f in finals
+    )
+    assert sum(f.end - f.start for f in finals) > talk - 3, "every stretch of speech reaches a final"
+    assert all(a.end <= b.start + 0.05 for a, b in zip(finals, finals[1:], strict=False))
+    # Partials come about once a second of speech (the recorder is instant, so never backed off).
+    partials = [r for r in results if isinstance(r, Partial)]
+    assert len(partials) >= 0.8 * (talk - 1.5) / whisper.PARTIAL_EVERY_SECONDS
+    gaps = [b.end - a.end for a, b in zip(partials, partials[1:], strict=False) if a.start == b.start]
+    assert gaps and max(gaps) < whisper.PARTIAL_EVERY_SECONDS + 0.6  # + one worker batch
+
+
+def test_a_model_folder_that_cannot_load_is_refused_in_words(tmp_path):
+    with pytest.raises(FileNotFoundError) as refused:
+        FasterWhisperEngine(model=str(tmp_path))
+    assert "model.bin" in str(refused.value) and "SPACES_CAPTIONS_MODEL" in str(refused.value)
 
 
 def test_engine_from_settings_loads_the_configured_class():
     with override_settings(SPACES_CAPTIONS_ENGINE=f"{THIS_MODULE}.MarkerEngine"):
         assert isinstance(engine_from_settings(), MarkerEngine)
-    assert isinstance(engine_from_settings(), PocketSphinxEngine)
+    with override_settings(SPACES_CAPTIONS_ENGINE="rooms.captions.engine.PocketSphinxEngine"):
+        assert isinstance(engine_from_settings(), PocketSphinxEngine)
 
 
 # --- engines the pool tests drive (imported by dotted path in the workers) ---
@@ -149,6 +259,9 @@ class MarkerEngine:
     """Reports which marked frames it was fed, slowly, as one final per feed."""
 
     delay = 0.05
+
+    def __init__(self, model: str = "") -> None:
+        self.at = 0.0
 
     def start_utterance(self, at: float = 0.0) -> None:
         self.at = at
@@ -182,7 +295,7 @@ class FragileEngine(MarkerEngine):
 @contextlib.asynccontextmanager
 async def running_pool(**options):
     pool = CaptionPool(**options)
-    await pool.start()
+    await pool.wait_ready()
     processes = [worker.process for worker in pool._workers]
     try:
         yield pool
@@ -217,8 +330,9 @@ def finals_of(events, speaker_id) -> list[CaptionEvent]:
 
 async def test_pool_captions_two_speakers_at_once_with_attribution(tmp_path):
     ana = conversation(["my name is john"], tmp_path, seed=1)
-    ben = conversation(["good morning everyone", "i like to read books"], tmp_path, seed=2)
-    async with running_pool(workers=2, max_queue_seconds=3) as pool:
+    ben = conversation(["good morning everyone", "please call me when you get home"], tmp_path, seed=2)
+    # Room for all of it: this is about attribution, and a busy machine must not drop words.
+    async with running_pool(workers=2, max_queue_seconds=10) as pool:
         events = pool.events()
         ana_frames, ben_frames = frames_of(ana), frames_of(ben)
         for i in range(max(len(ana_frames), len(ben_frames))):
@@ -238,8 +352,8 @@ async def test_pool_captions_two_speakers_at_once_with_attribution(tmp_path):
     assert len(ana_finals) == 1 and len(ben_finals) == 2, seen
     assert {"name", "john"} <= words(ana_finals[0].text)
     assert {"morning", "everyone"} <= words(ben_finals[0].text)
-    assert {"read", "books"} <= words(ben_finals[1].text)
-    assert not words(ana_finals[0].text) & {"morning", "books"}
+    assert {"call", "home"} <= words(ben_finals[1].text)
+    assert not words(ana_finals[0].text) & {"morning", "home"}
     partials = [e for e in seen if isinstance(e, CaptionEvent) and e.kind == "partial"]
     assert {e.speaker_id for e in partials} == {"ana", "ben"}
     assert all(e.space_id == "space-1" for e in seen if isinstance(e, CaptionEvent))
@@ -278,6 +392,22 @@ async def test_a_flood_drops_the_oldest_audio_reports_lagging_and_submit_never_b
     assert lagging[-1].total_dropped_seconds == pytest.approx(2.7)
     after_gap = next(e for e in finals_of(seen, 42) if e.text.startswith("37"))
     assert after_gap.start == pytest.approx(3.7)  # times stay on the speaker's clock across the gap
+
+
+async def test_the_host_hears_of_lag_at_most_once_per_30_seconds_even_across_mute_and_unmute():
+    async with running_pool(engine=f"{THIS_MODULE}.MarkerEngine", workers=1, max_queue_seconds=0.3) as pool:
+        events = pool.events()
+        for _ in range(3):  # speak too fast for the recogniser, mute, unmute, again
+            for marker in range(30):
+                await pool.submit(7, 42, marker_frame(marker))
+            pool.close_speaker(7, 42)
+            await asyncio.sleep(0.3)
+        seen = await collect(events, lambda s: len([e for e in s if e.type == "lagging"]) >= 4, timeout=20)
+    lagging = [e for e in seen if isinstance(e, LaggingEvent)]
+    assert [e.lagging for e in lagging].count(True) == 1, lagging
+    assert lagging[0].lagging
+    assert [e.lagging for e in lagging].count(False) == 3, "each stream still reports catching up"
+    assert lagging[-1].total_dropped_seconds > 0
 
 
 async def test_a_failing_engine_is_replaced_and_other_speakers_carry_on():

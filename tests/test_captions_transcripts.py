@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -216,3 +218,92 @@ def test_caption_times_are_seconds_since_the_space_started_and_one_utterance_kee
         "end": 32.5,
     }
     assert final["final"] is True and final["utterance"] == partial["utterance"] and final["end"] == 33.25
+
+
+# --- the transcript improved after the end --------------------------------------------------------
+
+
+SPOKEN = [
+    (1.5, "volunteers give their time"),
+    (5.0, "please call me when you get home"),
+    (9.25, "we will meet at the station tomorrow morning"),
+]
+
+
+@pytest.fixture
+def kept_speech(settings, tmp_path, django_capture_on_commit_callbacks, monkeypatch):
+    """A live Space whose three caption lines were caught badly live, with their speech kept as the
+    Whisper engine keeps it; the Space then ends. Returns the Space, its host and the queued task's
+    Space ids."""
+    from rooms import tasks
+    from tests.test_captions_engine import speak, with_noise_floor
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    queued = []
+    monkeypatch.setattr(tasks.transcript_improve, "delay", queued.append)
+    host = make_host(display_name="Ana")
+    guest = UserFactory(display_name="Ben")
+    space = live_space(host, captions_enabled=True, title="Volunteers")
+    for (start, text), speaker in zip(SPOKEN, [host, guest, host], strict=True):
+        pcm = with_noise_floor(bytes(6400) + speak(text, tmp_path) + bytes(6400))
+        event = {
+            "name": speaker.name,
+            "start": start,
+            "end": start + 2.5,
+            "text": "mumble",
+            "utterance": start,
+        }
+        captions.caption_line_record(space_id=space.pk, speaker_id=speaker.pk, event=event, audio=pcm)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.space_end(space=space, by=host)
+    return Space.objects.get(pk=space.pk), host, queued
+
+
+def test_ending_a_space_queues_the_improved_transcript_which_replaces_lines_keeping_order_and_times(
+    kept_speech, django_capture_on_commit_callbacks
+):
+    from notifications.models import Delivery
+    from rooms import tasks
+    from tests.test_captions_engine import words
+
+    space, host, queued = kept_speech
+    assert queued == [space.pk]
+    before = list(CaptionLine.objects.filter(space=space).order_by("start", "pk"))
+    files = [line.audio.path for line in before]
+    assert all(line.audio and line.text == "mumble" for line in before)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.transcript_improve(space.pk) == 3
+
+    after = list(CaptionLine.objects.filter(space=space).order_by("start", "pk"))
+    assert [(a.pk, a.speaker_id, a.start, a.end) for a in after] == [
+        (b.pk, b.speaker_id, b.start, b.end) for b in before
+    ]
+    for line, (_, spoken) in zip(after, SPOKEN, strict=True):
+        assert len(words(line.text) & set(spoken.split())) >= len(spoken.split()) - 1, line.text
+    assert not any(line.audio for line in after), "the speech is forgotten once used"
+    assert not any(os.path.exists(f) for f in files)
+    assert Transcript.objects.get(space=space).improved_at is not None
+    notice = Delivery.objects.get(recipient=host, kind="transcript_improved")
+    assert notice.title == "Transcript improved" and "3 of 3 lines" in notice.body
+    vtt = client_for(host).get(reverse("rooms:transcript_download", args=[space.pk, "vtt"])).content.decode()
+    assert "station tomorrow morning" in vtt.lower() and "mumble" not in vtt
+    body = page(client_for(host), space).content.decode()
+    assert "Transcript improved" in body
+
+    assert tasks.transcript_improve(space.pk) == 0, "a second run has nothing left to do"
+
+
+def test_a_transcript_deleted_before_it_is_improved_stays_deleted_and_its_speech_goes(
+    kept_speech, django_capture_on_commit_callbacks
+):
+    from rooms import tasks
+
+    space, host, _ = kept_speech
+    files = [line.audio.path for line in CaptionLine.objects.filter(space=space)]
+    assert all(os.path.exists(f) for f in files)
+    with django_capture_on_commit_callbacks(execute=True):
+        captions.transcript_delete(space=space, by=host)
+    assert tasks.transcript_improve(space.pk) == 0
+    assert CaptionLine.objects.filter(space=space).count() == 0
+    assert not any(os.path.exists(f) for f in files)

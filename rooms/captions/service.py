@@ -1,8 +1,10 @@
 """Captions as the Space sees them: live `caption` events, stored lines, and the host's transcript.
 
-Write side (STYLE.md §2): `caption_line_record` keeps a final caption and publishes it;
-`transcript_publish`, `transcript_unpublish` and `transcript_delete` are the host's choices after
-the Space ends.
+Write side (STYLE.md §2): `caption_line_record` keeps a final caption (and, with Whisper, its
+speech) and publishes it; `transcript_publish`, `transcript_unpublish` and `transcript_delete` are
+the host's choices after the Space ends; `transcript_improve` re-decodes the kept speech with beam
+search once the Space has ended (a Celery task, `rooms.tasks.transcript_improve`) and then forgets
+the speech.
 
 The glue: one `CaptionPool` per process (per event loop), made on first use by `caption_pool()`.
 Its events come back in the event loop and are queued to one relay task (a speaker's partials at
@@ -14,20 +16,26 @@ reach listeners in the order the recogniser made them.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
+import wave
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.core.files.base import ContentFile
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
+from notifications.services import notify
 from rooms.events import publish_on_commit
 from rooms.models import CaptionLine, Space, Transcript
 from rooms.services import NotLive, RoomError, RoomForbidden
 
+from .engine import SAMPLE_RATE, WHISPER_ENGINE, engine_path_from_settings, model_from_settings
 from .events import CaptionEvent, EngineErrorEvent, LaggingEvent, PoolEvent
 from .pool import CaptionPool
 
@@ -85,13 +93,26 @@ def transcript_unpublish(*, space: Space, by) -> Transcript:
     return transcript
 
 
+def _forget_audio(names: list[str]) -> None:
+    from django.core.files.storage import default_storage
+
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            logger.exception("could not delete caption audio %s", name)
+
+
 def transcript_delete(*, space: Space, by) -> Transcript:
-    """Delete every caption line of the Space for good. Captions still in flight from the
-    recogniser are not kept either."""
+    """Delete every caption line of the Space for good, with any speech kept for them. Captions
+    still in flight from the recogniser are not kept either."""
     with transaction.atomic():
         space = _host_space(space, by, "delete")
         transcript, _ = Transcript.objects.select_for_update().get_or_create(space=space)
-        CaptionLine.objects.filter(space=space).delete()
+        lines = CaptionLine.objects.filter(space=space)
+        audio = list(lines.exclude(audio="").values_list("audio", flat=True))
+        lines.delete()
+        transaction.on_commit(lambda: _forget_audio(audio))
         transcript.deleted_at = transcript.deleted_at or timezone.now()
         transcript.published_at = None
         transcript.save(update_fields=["deleted_at", "published_at", "updated_at"])
@@ -126,13 +147,32 @@ def caption_event(event: CaptionEvent, info: SpeakerInfo) -> dict[str, Any]:
     }
 
 
-def caption_line_record(*, space_id: int, speaker_id: int, event: dict[str, Any]) -> CaptionLine | None:
-    """Keep a final caption and publish it to the Space. None (and nothing published) when the
-    host has deleted the transcript: a late final must not bring a line back."""
+def wav_of(pcm: bytes) -> bytes:
+    """16 kHz mono s16le PCM as a WAV file."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(SAMPLE_RATE)
+        wav.writeframes(pcm)
+    return out.getvalue()
+
+
+def pcm_of_wav(data: bytes) -> bytes:
+    with wave.open(io.BytesIO(data), "rb") as wav:
+        return wav.readframes(wav.getnframes())
+
+
+def caption_line_record(
+    *, space_id: int, speaker_id: int, event: dict[str, Any], audio: bytes = b""
+) -> CaptionLine | None:
+    """Keep a final caption (and its speech, `audio`, for the improved transcript) and publish it
+    to the Space. None (and nothing published) when the host has deleted the transcript: a late
+    final must not bring a line back."""
     with transaction.atomic():
         if Transcript.objects.filter(space_id=space_id, deleted_at__isnull=False).exists():
             return None
-        line = CaptionLine.objects.create(
+        line = CaptionLine(
             space_id=space_id,
             speaker_id=speaker_id,
             speaker_name=event["name"],
@@ -140,8 +180,88 @@ def caption_line_record(*, space_id: int, speaker_id: int, event: dict[str, Any]
             end=max(event["start"], event["end"]),
             text=event["text"],
         )
+        if audio:
+            line.audio.save(
+                f"space-{space_id}-{event['utterance']}.wav", ContentFile(wav_of(audio)), save=False
+            )
+        line.save()
         publish_on_commit(space_id, event)
     return line
+
+
+# --- the transcript improved after the end ------------------------------------------------------
+
+IMPROVE_BEAM_SIZE = 5
+
+
+def transcript_improve_later(*, space: Space) -> None:
+    """Called as a Space ends (inside its transaction): queue the re-decode if there is speech kept."""
+    if CaptionLine.objects.filter(space=space).exclude(audio="").exists():
+        from rooms.tasks import transcript_improve as task
+
+        space_id = space.pk
+        transaction.on_commit(lambda: task.delay(space_id))
+
+
+def _redecode(lines: list[CaptionLine]) -> dict[int, str]:
+    """Better text for each line, by pk: Whisper's full 30 s window with beam search. Each line is
+    decoded on its own: with the line before as a prompt, one mistake was copied into every
+    following line. Runs outside any transaction: it takes a while."""
+    from .whisper import WhisperDecoder, audio_of
+
+    model = model_from_settings() if engine_path_from_settings() == WHISPER_ENGINE else ""
+    decoder = WhisperDecoder(model)
+    texts = {}
+    for line in lines:
+        with line.audio.open("rb") as file:
+            audio = audio_of(pcm_of_wav(file.read()))
+        text = decoder.final(audio, beam_size=IMPROVE_BEAM_SIZE)
+        if text:
+            texts[line.pk] = text
+    return texts
+
+
+def transcript_improve(*, space_id: int) -> int:
+    """Replace the live captions of an ended Space by a better decode of their kept speech, keeping
+    each line's place and times; the host is told. Returns how many lines changed. The speech is
+    deleted afterwards, whatever happened to the transcript meanwhile."""
+    lines = list(
+        CaptionLine.objects.filter(space_id=space_id, space__state=Space.State.ENDED)
+        .exclude(audio="")
+        .order_by("start", "pk")
+    )
+    if not lines:
+        return 0
+    texts = _redecode(lines)
+    changed = 0
+    with transaction.atomic():
+        space = Space.objects.select_for_update().select_related("host").get(pk=space_id)
+        transcript, _ = Transcript.objects.select_for_update().get_or_create(space=space)
+        if transcript.deleted_at is None:
+            current = {line.pk: line for line in CaptionLine.objects.filter(pk__in=texts)}
+            for pk, text in texts.items():
+                line = current.get(pk)
+                if line is not None and line.text != text:
+                    line.text = text
+                    changed += 1
+            CaptionLine.objects.bulk_update(current.values(), ["text"])
+            CaptionLine.objects.filter(pk__in=[line.pk for line in lines]).update(audio="")
+            transcript.improved_at = timezone.now()
+            transcript.save(update_fields=["improved_at", "updated_at"])
+            notify(
+                user=space.host,
+                kind="transcript_improved",
+                title="Transcript improved",
+                body=f"The captions of “{space.title}” were checked again after it ended"
+                f" ({changed} of {len(lines)} lines changed). Downloads use the improved text.",
+                url=reverse("rooms:transcript", kwargs={"space_id": space.pk}),
+                send_email=False,
+                dedupe_key=f"transcript_improved:{space.pk}",
+                space=space,
+            )
+        names = [line.audio.name for line in lines]
+        transaction.on_commit(lambda: _forget_audio(names))
+    return changed
 
 
 def _speaker_info(cache: OrderedDict, space_id: int, speaker_id: int) -> SpeakerInfo:
@@ -173,7 +293,9 @@ def caption_events_publish(events: list[PoolEvent], cache: OrderedDict) -> None:
             if isinstance(event, CaptionEvent):
                 message = caption_event(event, info)
                 if message["final"]:
-                    caption_line_record(space_id=event.space_id, speaker_id=event.speaker_id, event=message)
+                    caption_line_record(
+                        space_id=event.space_id, speaker_id=event.speaker_id, event=message, audio=event.audio
+                    )
                 else:
                     publish_on_commit(event.space_id, message)
             elif isinstance(event, LaggingEvent) and event.lagging:

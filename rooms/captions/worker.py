@@ -3,9 +3,10 @@
 Speaks a tiny protocol with `pool.CaptionPool`. Inbox (a multiprocessing
 queue): ("audio", stream, offset_samples, pcm), ("close", stream), None to
 stop. Outbox (a pipe): ("done", stream, audio_seconds, cpu_seconds, results,
-error) after each audio message — the pool's flow control counts on it — and
-("closed", stream, results, error). An engine that raises is replaced, so one
-bad stream cannot take the others down.
+error) after each audio message — the pool's flow control counts on it —,
+("closed", stream, results, error), and ("ready",) once its first engine is
+loaded. An engine that raises is replaced, so one bad stream cannot take the
+others down.
 """
 
 from __future__ import annotations
@@ -38,13 +39,17 @@ class _Stream:
 
 
 class Worker:
-    def __init__(self, engine_path: str) -> None:
+    def __init__(self, engine_path: str, model: str = "") -> None:
         self.engine_class = load_engine_class(engine_path)
+        self.model = model
         self.streams: dict[int, _Stream] = {}
-        self.spares: list[RecognitionEngine] = [self.engine_class()]
+        self.spares: list[RecognitionEngine] = [self._new_engine()]
+
+    def _new_engine(self) -> RecognitionEngine:
+        return self.engine_class(model=self.model)
 
     def _engine(self) -> RecognitionEngine:
-        return self.spares.pop() if self.spares else self.engine_class()
+        return self.spares.pop() if self.spares else self._new_engine()
 
     def audio(self, stream_id: int, offset: int, pcm: bytes) -> tuple[list[Result], str | None]:
         results: list[Result] = []
@@ -64,7 +69,7 @@ class Worker:
             logger.exception("captions engine failed on stream %s; replacing it", stream_id)
             self.streams.pop(stream_id, None)
             try:
-                self.streams[stream_id] = _Stream(self.engine_class(), offset + len(pcm) // 2)
+                self.streams[stream_id] = _Stream(self._new_engine(), offset + len(pcm) // 2)
             except Exception:
                 logger.exception("captions engine could not be restarted; will retry on the next audio")
             return results, f"{type(exc).__name__}: {exc}"
@@ -84,14 +89,15 @@ class Worker:
         return ([final] if final is not None else []), None
 
 
-def worker_main(engine_path: str, inbox: Queue, outbox: Connection, parent_pid: int) -> None:
+def worker_main(engine_path: str, model: str, inbox: Queue, outbox: Connection, parent_pid: int) -> None:
     # Ctrl-C reaches the whole process group; the parent shuts workers down in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A caption can wait a few milliseconds for the core; the Space's events and audio cannot.
     # Recognition runs below the server's priority, so on a busy machine it yields first.
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
-    worker = Worker(engine_path)
+    worker = Worker(engine_path, model)
+    outbox.send(("ready",))
     while True:
         try:
             message = inbox.get(timeout=PARENT_CHECK_SECONDS)
