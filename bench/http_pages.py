@@ -158,8 +158,15 @@ def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds used by `pid` and its children (gunicorn's workers), from /proc."""
     total = process_cpu_seconds(pid)
     for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            total += tree_cpu_seconds(int(child))
+        try:
+            children = (task / "children").read_text().split()
+        except (FileNotFoundError, ProcessLookupError):  # the thread ended meanwhile
+            continue
+        for child in children:
+            try:
+                total += tree_cpu_seconds(int(child))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
     return total
 
 

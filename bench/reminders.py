@@ -84,9 +84,8 @@ def main() -> None:
     from django.utils import timezone
 
     from accounts.models import User
-    from notifications import services
     from notifications.models import Delivery
-    from rooms import scheduling
+    from rooms import reminders, scheduling
     from rooms.models import Space
 
     (tmp / "celery" / "queue").mkdir(parents=True, exist_ok=True)
@@ -107,7 +106,7 @@ def main() -> None:
     space = scheduling.space_schedule(
         host=host, title="Benchmark", scheduled_for=timezone.now() + timedelta(days=1)
     )
-    services.reminder_set_many(space=space, user_ids=list(people))
+    reminders.reminder_set_many(space=space, user_ids=list(people))
     setup_seconds = time.monotonic() - setup_started
 
     sink = Sink()
@@ -155,8 +154,8 @@ def main() -> None:
         time.sleep(0.2)
     due_wall = time.time() + args.lead
     due = timezone.now() + timedelta(seconds=args.lead)
-    Delivery.objects.filter(space=space, kind=services.SPACE_STARTING).update(due_at=due)
-    Delivery.objects.filter(space=space).exclude(kind=services.SPACE_STARTING).update(
+    Delivery.objects.filter(space_id=space.pk, kind=reminders.SPACE_STARTING).update(due_at=due)
+    Delivery.objects.filter(space_id=space.pk).exclude(kind=reminders.SPACE_STARTING).update(
         status=Delivery.Status.CANCELLED
     )
     Space.objects.filter(pk=space.pk).update(scheduled_for=due)
@@ -193,7 +192,7 @@ def main() -> None:
     last = max((t for t, _, _ in arrivals), default=float("nan"))
     first = min((t for t, _, _ in arrivals), default=float("nan"))
     seconds = last - due_wall
-    statuses = Counter(Delivery.objects.filter(space=space).values_list("status", flat=True))
+    statuses = Counter(Delivery.objects.filter(space_id=space.pk).values_list("status", flat=True))
     result = {
         "bench": "reminders",
         "reminders": args.count,

@@ -1,14 +1,14 @@
 from django.contrib import admin
 
-from .models import Delivery, EmailPreference, Notification, Reminder
+from .models import Delivery, EmailPreference, Notification
 
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ("kind", "recipient", "space", "due_at", "status", "attempts", "sent_at")
+    list_display = ("kind", "recipient", "space_id", "due_at", "status", "attempts", "sent_at")
     list_filter = ("status", "kind")
     search_fields = ("recipient__username", "dedupe_key", "title")
-    raw_id_fields = ("recipient", "space")
+    raw_id_fields = ("recipient",)
     readonly_fields = (
         "dedupe_key",
         "claim_token",
@@ -19,12 +19,6 @@ class DeliveryAdmin(admin.ModelAdmin):
         "last_error",
     )
     date_hierarchy = "due_at"
-
-
-@admin.register(Reminder)
-class ReminderAdmin(admin.ModelAdmin):
-    list_display = ("user", "space", "created_at")
-    raw_id_fields = ("user", "space")
 
 
 @admin.register(Notification)

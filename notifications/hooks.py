@@ -5,13 +5,46 @@ Each higher app registers here in its ``AppConfig.ready()``; docs/architecture.m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import dataclass
 
-# Each returns the ids of people who should hear when a scheduled Space moves or is cancelled,
-# beyond those who set a reminder: f(space=) -> ids (ticketing: its ticket holders).
-space_audience: list[Callable[..., Iterable[int]]] = []
+# Asked at send time, with the rows a worker has just claimed: each returns the ids of rows that are
+# no longer owed (rooms: a start-time notice for a Space that already started, a reminder that was
+# removed). Those rows are cancelled instead of sent.
+delivery_checks: list[Callable[[list], set[int]]] = []
+
+# Extra links at the foot of an email: f(delivery) -> [(label, url)] (rooms: "Remove this reminder").
+email_footer_links: list[Callable[..., list[tuple[str, str]]]] = []
 
 
-def space_audience_register(provider: Callable[..., Iterable[int]]) -> None:
-    if provider not in space_audience:
-        space_audience.append(provider)
+@dataclass(frozen=True)
+class LinkDone:
+    """What a signed email link did: `changed` is False when it had nothing to do; the page shown is
+    `template` with `context`."""
+
+    changed: bool
+    template: str
+    context: dict
+
+
+# Actions a signed email link can carry beyond stop/resume emails: {action: f(user=, payload=) ->
+# LinkDone}, raising django.core.exceptions.ValidationError(code="gone") when its object is gone.
+email_link_actions: dict[str, Callable[..., LinkDone]] = {}
+
+
+def delivery_check_register(check: Callable[[list], set[int]]) -> None:
+    if check not in delivery_checks:
+        delivery_checks.append(check)
+
+
+def email_footer_links_register(provider: Callable[..., list[tuple[str, str]]]) -> None:
+    if provider not in email_footer_links:
+        email_footer_links.append(provider)
+
+
+def not_owed(rows: list) -> set[int]:
+    return {pk for check in delivery_checks for pk in check(rows)}
+
+
+def footer_links(delivery) -> list[tuple[str, str]]:
+    return [link for provider in email_footer_links for link in provider(delivery)]

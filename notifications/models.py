@@ -1,4 +1,4 @@
-"""Reminders, the in-app inbox, and the outbox that Celery drains.
+"""The in-app inbox, and the outbox that Celery drains.
 
 `Delivery` is the durable outbox: one row per (recipient, kind, Space, due time), written in the
 same transaction as the change that causes it, and sent by `notifications.tasks` when it falls due.
@@ -10,19 +10,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-
-
-class Reminder(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminders")
-    space = models.ForeignKey("rooms.Space", on_delete=models.CASCADE, related_name="reminders")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "space"], name="reminder_once")]
-        indexes = [models.Index(fields=["space", "user"], name="reminder_space_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.user} → {self.space_id}"
 
 
 class Notification(models.Model):
@@ -61,9 +48,10 @@ class Delivery(models.Model):
 
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=32)
-    space = models.ForeignKey(
-        "rooms.Space", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
+    # The Space a row is about, if any: the apps above read it (rooms.reminders asks at send time
+    # whether the row is still owed). A plain id, not a foreign key, so this app's schema knows
+    # nothing of theirs; a row whose Space is gone is cancelled at send time by that check.
+    space_id = models.BigIntegerField(null=True, blank=True)
     due_at = models.DateTimeField()
     # Whoever writes the row names it, so writing it twice (a retried request, a double click,
     # two services reacting to one change) is a no-op rather than a second message.
@@ -90,7 +78,7 @@ class Delivery(models.Model):
                 condition=Q(status__in=["pending", "claimed"]),
                 name="delivery_due_idx",
             ),
-            models.Index(fields=["space", "kind", "status"], name="delivery_space_idx"),
+            models.Index(fields=["space_id", "kind", "status"], name="delivery_space_idx"),
         ]
 
     def __str__(self) -> str:
@@ -108,19 +96,3 @@ class EmailPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: emails {'off' if self.email_opt_out else 'on'}"
-
-
-class ScheduleRevision(models.Model):
-    """How many times a scheduled Space has moved: the SEQUENCE of its calendar event.
-
-    Kept here rather than on Space so scheduling needs no change to the rooms schema.
-    """
-
-    space = models.OneToOneField(
-        "rooms.Space", on_delete=models.CASCADE, primary_key=True, related_name="schedule_revision"
-    )
-    sequence = models.PositiveIntegerField(default=0)
-    changed_at = models.DateTimeField(auto_now=True)
-
-    def __str__(self) -> str:
-        return f"Space {self.space_id} revision {self.sequence}"

@@ -37,11 +37,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from rooms.models import Space
-
-from . import rules, services
+from . import hooks, rules, services
 from .groups import user_group
-from .models import Delivery, EmailPreference, Notification, Reminder
+from .models import Delivery, EmailPreference, Notification
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +116,7 @@ def deliveries_claim(*, ids: list[int], now: datetime | None = None) -> list[Del
         return []
     return list(
         Delivery.objects.filter(pk__in=ids, claim_token=token, status=Delivery.Status.CLAIMED)
-        .select_related("recipient", "space")
+        .select_related("recipient")
         .order_by("due_at", "pk")
     )
 
@@ -153,36 +151,12 @@ def _renew(rows: list[Delivery]) -> set[int]:
     )
 
 
-def _obsolete(delivery: Delivery) -> bool:
-    """Things changed between queueing and sending: a started or cancelled Space has no start time."""
-    space = delivery.space
-    if space is None:
-        return False
-    if delivery.kind in services.TIMED_KINDS:
-        return space.state != Space.State.SCHEDULED
-    if delivery.kind == services.SPACE_LIVE:
-        return space.state != Space.State.LIVE
-    return False
-
-
 def _opted_out(rows: list[Delivery]) -> set[int]:
     users = {r.recipient_id for r in rows if r.send_email}
     return set(
         EmailPreference.objects.filter(user_id__in=users, email_opt_out=True).values_list(
             "user_id", flat=True
         )
-    )
-
-
-def _still_reminded(rows: list[Delivery]) -> set[tuple[int, int]]:
-    """(user, space) pairs that still have a reminder, for rows owed only because of one."""
-    wanted = [r for r in rows if r.kind in (services.SPACE_STARTING, services.SPACE_LIVE) and r.space_id]
-    if not wanted:
-        return set()
-    return set(
-        Reminder.objects.filter(
-            space_id__in={r.space_id for r in wanted}, user_id__in={r.recipient_id for r in wanted}
-        ).values_list("user_id", "space_id")
     )
 
 
@@ -196,21 +170,12 @@ def build_email(delivery: Delivery) -> EmailMultiAlternatives:
         "notifications:email_link",
         args=[services.email_link_token(user_id=user.pk, action=services.STOP_EMAILS)],
     )
-    unremind_url = ""
-    if delivery.kind in services.REMINDER_KINDS and delivery.space_id:
-        unremind_url = settings.SITE_URL + reverse(
-            "notifications:email_link",
-            args=[
-                services.email_link_token(
-                    user_id=user.pk, action=services.UNREMIND, space_id=delivery.space_id
-                )
-            ],
-        )
     context = {
         "delivery": delivery,
         "user": user,
         "stop_url": stop_url,
-        "unremind_url": unremind_url,
+        # Links the apps above add ("Remove this reminder"), before "Stop these emails".
+        "footer_links": hooks.footer_links(delivery),
         "site_url": settings.SITE_URL,
     }
     message = EmailMultiAlternatives(
@@ -332,7 +297,7 @@ def send_batch(*, ids: list[int]) -> dict[str, int]:
     rows = deliveries_claim(ids=ids)
     counts["skipped"] = len(ids) - len(rows)
     opted_out = _opted_out(rows)
-    reminded = _still_reminded(rows)
+    not_owed = hooks.not_owed(rows)
     mailer = LazyConnection()
     sent: list[Notification] = []
     lease_started = time.monotonic()
@@ -345,11 +310,7 @@ def send_batch(*, ids: list[int]) -> dict[str, int]:
             if delivery.pk not in owned:
                 counts["reclaimed"] += 1
                 continue
-            if _obsolete(delivery) or (
-                delivery.space_id
-                and delivery.kind in (services.SPACE_STARTING, services.SPACE_LIVE)
-                and (delivery.recipient_id, delivery.space_id) not in reminded
-            ):
+            if delivery.pk in not_owed:
                 _finish(delivery, status=Delivery.Status.CANCELLED)
                 counts["cancelled"] += 1
                 continue

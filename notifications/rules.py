@@ -1,8 +1,5 @@
 """Product rules of notifications (DESIGN.md), in one place."""
 
-# The host hears this many minutes before their Space is due, and again at the start time.
-HOST_HEADS_UP_MINUTES = 30
-
 # A delivery that failed this many times is given up (and logged).
 MAX_ATTEMPTS = 5
 

@@ -12,33 +12,19 @@ import uuid
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.core import signing
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import User
-from rooms.models import Space
 
 from . import hooks, rules
-from .models import Delivery, EmailPreference, Notification, Reminder, ScheduleRevision
+from .models import Delivery, EmailPreference, Notification
 
-# Kinds this app writes. Other apps pass their own (e.g. "ticket_refund", "report_outcome").
-SPACE_LIVE = "space_live"  # to the reminded, when the host starts
-SPACE_STARTING = "space_starting"  # to the reminded, at the scheduled time if not started
-HOST_HEADS_UP = "host_heads_up"  # to the host, 30 minutes before
-HOST_START_TIME = "host_start_time"  # to the host, at the scheduled time
-SPACE_MOVED = "space_moved"  # to the reminded, when the time changes
-SPACE_CANCELLED = "space_cancelled"  # to the reminded, when the host cancels
-
-# Due at a time derived from `scheduled_for`: moved by a reschedule, withdrawn by start or cancel.
-TIMED_KINDS = (SPACE_STARTING, HOST_HEADS_UP, HOST_START_TIME)
-# What someone gets because they set a reminder; removing the reminder withdraws what is pending.
-REMINDER_KINDS = (SPACE_STARTING, SPACE_LIVE, SPACE_MOVED)
+# Other apps name the kinds of what they send (e.g. "space_live", "ticket_refund").
 
 LINK_SALT = "notifications.email-link"
 
@@ -56,14 +42,14 @@ def notify(
     send_email: bool = True,
     dedupe_key: str | None = None,
     due_at: datetime | None = None,
-    space: Space | None = None,
+    space_id: int | None = None,
 ) -> Delivery:
     """Queue one notification for `user`: in-app, plus email unless they opted out.
 
     Call it inside your own transaction; it is sent after commit once `due_at` (default: now) has
     passed. Passing the same `dedupe_key` again returns the existing row instead of a second message.
     """
-    row = _row(
+    row = delivery_row(
         recipient_id=user.pk,
         kind=kind,
         title=title,
@@ -72,7 +58,7 @@ def notify(
         send_email=send_email,
         dedupe_key=dedupe_key or f"{kind}:{uuid.uuid4().hex}",
         due_at=due_at or timezone.now(),
-        space=space,
+        space_id=space_id,
     )
     deliveries_plan(rows=[row])
     return Delivery.objects.get(dedupe_key=row.dedupe_key)
@@ -88,7 +74,7 @@ def notify_many(
     send_email: bool = True,
     dedupe_key: str | None = None,
     due_at: datetime | None = None,
-    space: Space | None = None,
+    space_id: int | None = None,
 ) -> int:
     """`notify` for a crowd in a few queries. `dedupe_key` is a prefix; each person's key adds their id.
 
@@ -98,7 +84,7 @@ def notify_many(
     when = due_at or timezone.now()
     ids = sorted({u if isinstance(u, int) else u.pk for u in users})
     rows = [
-        _row(
+        delivery_row(
             recipient_id=pk,
             kind=kind,
             title=title,
@@ -107,16 +93,17 @@ def notify_many(
             send_email=send_email,
             dedupe_key=f"{prefix}:{pk}",
             due_at=when,
-            space=space,
+            space_id=space_id,
         )
         for pk in ids
     ]
     return deliveries_plan(rows=rows)
 
 
-def _row(*, recipient_id: int, space: Space | None, **fields) -> Delivery:
+def delivery_row(*, recipient_id: int, space_id: int | None = None, **fields) -> Delivery:
+    """An outbox row, not yet written: hand a list of them to `deliveries_plan`."""
     fields["title"] = fields["title"][:200]
-    return Delivery(recipient_id=recipient_id, space_id=space.pk if space else None, **fields)
+    return Delivery(recipient_id=recipient_id, space_id=space_id, **fields)
 
 
 def deliveries_plan(*, rows: list[Delivery]) -> int:
@@ -153,10 +140,10 @@ def deliveries_plan(*, rows: list[Delivery]) -> int:
 
 
 def deliveries_withdraw(
-    *, space: Space, kinds: Iterable[str], recipient_ids: Iterable[int] | None = None
+    *, space_id: int, kinds: Iterable[str], recipient_ids: Iterable[int] | None = None
 ) -> int:
     """Cancel what is still pending for a Space. Rows already claimed are checked again at send time."""
-    qs = Delivery.objects.filter(space=space, kind__in=list(kinds), status=Delivery.Status.PENDING)
+    qs = Delivery.objects.filter(space_id=space_id, kind__in=list(kinds), status=Delivery.Status.PENDING)
     if recipient_ids is not None:
         qs = qs.filter(recipient_id__in=list(recipient_ids))
     return qs.update(status=Delivery.Status.CANCELLED)
@@ -165,10 +152,6 @@ def deliveries_withdraw(
 def _chunks(items: list, size: int):
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def _key(kind: str, space: Space, user_id: int, when: datetime) -> str:
-    return f"{kind}:{space.pk}:{user_id}:{when.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
 # --- words -------------------------------------------------------------------
@@ -182,232 +165,6 @@ def when_for(*, moment: datetime, tz_name: str) -> str:
         zone = zoneinfo.ZoneInfo("UTC")
     local = moment.astimezone(zone)
     return f"{local:%a} {local.day} {local:%b %Y, %H:%M %Z}"
-
-
-def _space_url(space: Space) -> str:
-    return f"{settings.SITE_URL}{space.get_absolute_url()}"
-
-
-def _host_name(space: Space) -> str:
-    return space.host.name
-
-
-# --- scheduling hooks (called by rooms.scheduling and rooms.services) ----------
-
-
-def _reminded(space: Space) -> list[tuple[int, str]]:
-    return list(Reminder.objects.filter(space=space).values_list("user_id", "user__time_zone"))
-
-
-def _timed_rows_for_reminded(space: Space, people: list[tuple[int, str]]) -> list[Delivery]:
-    when = space.scheduled_for
-    title = f"Starting now: {space.title}"
-    body = f"{_host_name(space)}'s Space is due to start. If the host hasn't opened it yet, it will be soon."
-    return [
-        _row(
-            recipient_id=pk,
-            kind=SPACE_STARTING,
-            title=title,
-            body=body,
-            url=_space_url(space),
-            send_email=True,
-            dedupe_key=_key(SPACE_STARTING, space, pk, when),
-            due_at=when,
-            space=space,
-        )
-        for pk, _tz in people
-    ]
-
-
-def _timed_rows_for_host(space: Space, now: datetime) -> list[Delivery]:
-    when = space.scheduled_for
-    minutes = rules.HOST_HEADS_UP_MINUTES
-    heads_up = when - timedelta(minutes=minutes)
-    url = _space_url(space)
-    rows = [
-        _row(
-            recipient_id=space.host_id,
-            kind=HOST_START_TIME,
-            title=f"It's time: {space.title}",
-            body="Your scheduled Space is due to start now. Open it and press Start now.",
-            url=url,
-            send_email=True,
-            dedupe_key=_key(HOST_START_TIME, space, space.host_id, when),
-            due_at=when,
-            space=space,
-        )
-    ]
-    # Scheduled less than the heads-up ahead: "in 30 minutes" would already be wrong.
-    if heads_up > now:
-        rows.append(
-            _row(
-                recipient_id=space.host_id,
-                kind=HOST_HEADS_UP,
-                title=f"In {minutes} minutes: {space.title}",
-                body=f"Your Space starts at {when_for(moment=when, tz_name=space.host.time_zone)}.",
-                url=url,
-                send_email=True,
-                dedupe_key=_key(HOST_HEADS_UP, space, space.host_id, heads_up),
-                due_at=heads_up,
-                space=space,
-            )
-        )
-    return rows
-
-
-def schedule_planned(*, space: Space) -> None:
-    """A Space was scheduled: queue the host's heads-up and start-time notifications."""
-    ScheduleRevision.objects.get_or_create(space=space)
-    deliveries_plan(rows=_timed_rows_for_host(space, timezone.now()))
-
-
-def schedule_changed(*, space: Space, moved_from: datetime | None) -> int:
-    """A scheduled Space was edited. Re-plan what is due; if its time moved, tell everyone reminded.
-
-    Returns the calendar SEQUENCE after the change.
-    """
-    revision, _ = ScheduleRevision.objects.select_for_update().get_or_create(space=space)
-    revision.sequence += 1
-    revision.save(update_fields=["sequence", "changed_at"])
-    deliveries_withdraw(space=space, kinds=TIMED_KINDS)
-    people = _reminded(space)
-    deliveries_plan(
-        rows=_timed_rows_for_host(space, timezone.now()) + _timed_rows_for_reminded(space, people)
-    )
-    if moved_from is not None and moved_from != space.scheduled_for:
-        url = _space_url(space)
-        now = timezone.now()
-        deliveries_plan(
-            rows=[
-                _row(
-                    recipient_id=pk,
-                    kind=SPACE_MOVED,
-                    title=f"New time: {space.title}",
-                    body=(
-                        f"{_host_name(space)} moved this Space to "
-                        f"{when_for(moment=space.scheduled_for, tz_name=tz)}"
-                        f" (it was {when_for(moment=moved_from, tz_name=tz)}). Your reminder moved with it."
-                    ),
-                    url=url,
-                    send_email=True,
-                    dedupe_key=f"{SPACE_MOVED}:{space.pk}:{revision.sequence}:{pk}",
-                    due_at=now,
-                    space=space,
-                )
-                for pk, tz in people + _ticket_holders(space)
-            ]
-        )
-    return revision.sequence
-
-
-def schedule_cancelled(*, space: Space, reason: str = "") -> None:
-    """A scheduled Space was cancelled: withdraw what is pending and tell everyone reminded."""
-    revision, _ = ScheduleRevision.objects.select_for_update().get_or_create(space=space)
-    revision.sequence += 1
-    revision.save(update_fields=["sequence", "changed_at"])
-    deliveries_withdraw(space=space, kinds=[*TIMED_KINDS, SPACE_LIVE, SPACE_MOVED])
-    now = timezone.now()
-    extra = f" The host said: “{reason}”" if reason else ""
-    deliveries_plan(
-        rows=[
-            _row(
-                recipient_id=pk,
-                kind=SPACE_CANCELLED,
-                title=f"Cancelled: {space.title}",
-                body=(
-                    f"{_host_name(space)} cancelled the Space planned for "
-                    f"{when_for(moment=space.scheduled_for, tz_name=tz)}.{extra}"
-                ),
-                url=_space_url(space),
-                send_email=True,
-                dedupe_key=f"{SPACE_CANCELLED}:{space.pk}:{pk}",
-                due_at=now,
-                space=space,
-            )
-            for pk, tz in _reminded(space) + _ticket_holders(space)
-        ]
-    )
-
-
-def space_live_notify(*, space: Space) -> int:
-    """The host started the Space: tell everyone reminded, and drop the start-time notifications.
-
-    Idempotent (one row per person per Space), so calling it twice for one start is harmless.
-    """
-    deliveries_withdraw(space=space, kinds=TIMED_KINDS)
-    people = _reminded(space)
-    started = space.started_at or timezone.now()
-    title = f"{_host_name(space)} is live: {space.title}"
-    return deliveries_plan(
-        rows=[
-            _row(
-                recipient_id=pk,
-                kind=SPACE_LIVE,
-                title=title,
-                body="The Space you asked to be reminded about has started. Tap to join.",
-                url=_space_url(space),
-                send_email=True,
-                dedupe_key=f"{SPACE_LIVE}:{space.pk}:{pk}",
-                due_at=started,
-                space=space,
-            )
-            for pk, _tz in people
-        ]
-    )
-
-
-def _ticket_holders(space: Space) -> list[tuple[int, str]]:
-    """People the apps above name (notifications.hooks: ticket holders) hear about moves and
-    cancellations too."""
-    reminded = set(Reminder.objects.filter(space=space).values_list("user_id", flat=True))
-    ids = {pk for provider in hooks.space_audience for pk in provider(space=space) if pk not in reminded}
-    return list(User.objects.filter(pk__in=ids).values_list("pk", "time_zone"))
-
-
-# --- reminders -------------------------------------------------------------------
-
-
-def reminder_set(*, user: User, space: Space) -> bool:
-    """Ask to be told when `space` starts. Returns False if the reminder was already set."""
-    if not user.is_authenticated:
-        raise PermissionDenied("Sign in to set a reminder.")
-    if space.state != Space.State.SCHEDULED:
-        raise ValidationError("This Space isn't scheduled any more, so there is nothing to remind you of.")
-    if space.host_id == user.pk:
-        raise ValidationError("You're the host: you'll hear 30 minutes before and at the start time.")
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                Reminder.objects.create(user=user, space=space)
-        except IntegrityError:
-            return False
-        deliveries_plan(rows=_timed_rows_for_reminded(space, [(user.pk, user.time_zone)]))
-    return True
-
-
-def reminder_set_many(*, space: Space, user_ids: Iterable[int]) -> int:
-    """`reminder_set` for a crowd (imports, ticket buyers, benchmarks). Returns how many were new."""
-    if space.state != Space.State.SCHEDULED:
-        raise ValidationError("This Space isn't scheduled any more, so there is nothing to remind you of.")
-    ids = sorted(set(user_ids) - {space.host_id})
-    with transaction.atomic():
-        before = Reminder.objects.filter(space=space).count()
-        Reminder.objects.bulk_create(
-            [Reminder(user_id=pk, space=space) for pk in ids], ignore_conflicts=True, batch_size=1000
-        )
-        people = []
-        for chunk in _chunks(ids, 900):
-            people += list(User.objects.filter(pk__in=chunk).values_list("pk", "time_zone"))
-        deliveries_plan(rows=_timed_rows_for_reminded(space, people))
-        return Reminder.objects.filter(space=space).count() - before
-
-
-def reminder_remove(*, user: User, space: Space) -> bool:
-    """Stop being reminded about `space`. Returns False if there was no reminder."""
-    with transaction.atomic():
-        deleted, _ = Reminder.objects.filter(user=user, space=space).delete()
-        deliveries_withdraw(space=space, kinds=REMINDER_KINDS, recipient_ids=[user.pk])
-    return bool(deleted)
 
 
 # --- the in-app list -------------------------------------------------------------
@@ -430,7 +187,6 @@ def email_opted_out(*, user: User) -> bool:
 
 # --- one-click links in emails ----------------------------------------------------
 
-UNREMIND = "unremind"
 STOP_EMAILS = "stop"
 RESUME_EMAILS = "resume"
 
@@ -443,8 +199,10 @@ class BadLink(ValidationError):
 class LinkOutcome:
     action: str
     user: User
-    space: Space | None
     changed: bool
+    # The page that says what happened, and its context.
+    template: str = "notifications/email_link_done.html"
+    context: dict = field(default_factory=dict)
 
 
 def email_link_token(*, user_id: int, action: str, space_id: int | None = None) -> str:
@@ -454,7 +212,7 @@ def email_link_token(*, user_id: int, action: str, space_id: int | None = None) 
     return signing.dumps(payload, salt=LINK_SALT, compress=True)
 
 
-def email_link_read(*, token: str) -> tuple[User, str, Space | None]:
+def email_link_read(*, token: str) -> tuple[User, str, dict]:
     max_age = timedelta(days=rules.LINK_MAX_AGE_DAYS)
     try:
         payload = signing.loads(token, salt=LINK_SALT, max_age=max_age)
@@ -462,27 +220,28 @@ def email_link_read(*, token: str) -> tuple[User, str, Space | None]:
         raise BadLink("This link has expired.", code="expired")
     except signing.BadSignature:
         raise BadLink("This link has been changed or cut short.", code="tampered")
-    action = payload.get("a")
-    if action not in (UNREMIND, STOP_EMAILS, RESUME_EMAILS):
+    action = payload.get("a") if isinstance(payload, dict) else None
+    if action not in (STOP_EMAILS, RESUME_EMAILS) and action not in hooks.email_link_actions:
         raise BadLink("This link has been changed or cut short.", code="tampered")
     user = User.objects.filter(pk=payload.get("u")).first()
     if user is None:
         raise BadLink("The account this link was for no longer exists.", code="gone")
-    space = None
-    if action == UNREMIND:
-        space = Space.objects.select_related("host").filter(pk=payload.get("s")).first()
-        if space is None:
-            raise BadLink("That Space no longer exists, so there is no reminder to remove.", code="gone")
-    return user, action, space
+    return user, action, payload
 
 
 def email_link_apply(*, token: str) -> LinkOutcome:
-    """Do what a signed email link says. Raises BadLink for a tampered or expired token."""
-    user, action, space = email_link_read(token=token)
-    if action == UNREMIND:
-        changed = reminder_remove(user=user, space=space)
-    else:
+    """Do what a signed email link says. Raises BadLink for a tampered or expired token, or one
+    whose object is gone."""
+    user, action, payload = email_link_read(token=token)
+    if action in (STOP_EMAILS, RESUME_EMAILS):
         opted_out = action == STOP_EMAILS
         changed = email_opted_out(user=user) != opted_out
         email_opt_out_set(user=user, opted_out=opted_out)
-    return LinkOutcome(action=action, user=user, space=space, changed=changed)
+        return LinkOutcome(action=action, user=user, changed=changed)
+    try:
+        done = hooks.email_link_actions[action](user=user, payload=payload)
+    except ValidationError as exc:
+        raise BadLink(exc.messages[0], code=exc.code or "gone")
+    return LinkOutcome(
+        action=action, user=user, changed=done.changed, template=done.template, context=done.context
+    )

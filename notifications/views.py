@@ -74,7 +74,5 @@ def email_link(request: HttpRequest, token: str) -> HttpResponse:
     if outcome.action == services.STOP_EMAILS:
         undo = services.email_link_token(user_id=outcome.user.pk, action=services.RESUME_EMAILS)
     return render(
-        request,
-        "notifications/email_link_done.html",
-        {"outcome": outcome, "undo_token": undo, "token": token},
+        request, outcome.template, {"outcome": outcome, "undo_token": undo, "token": token, **outcome.context}
     )

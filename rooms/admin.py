@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from accounts.selectors import is_moderator
 
 from . import services
-from .models import Participant, Space
+from .models import Participant, Reminder, Space
 from .selectors import listener_count_subquery, presence_cutoff
 
 
@@ -90,3 +90,9 @@ class SpaceAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # Spaces are opened by their hosts
+
+
+@admin.register(Reminder)
+class ReminderAdmin(admin.ModelAdmin):
+    list_display = ("user", "space", "created_at")
+    raw_id_fields = ("user", "space")

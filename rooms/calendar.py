@@ -1,6 +1,6 @@
 """ "Add to calendar": one iCalendar event per scheduled Space.
 
-The UID never changes, and SEQUENCE counts the moves (`notifications.ScheduleRevision`), so a
+The UID never changes, and SEQUENCE counts the moves (`rooms.ScheduleRevision`), so a
 calendar that imports the file again updates the event it already has instead of adding another.
 """
 

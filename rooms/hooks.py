@@ -5,7 +5,7 @@ Each higher app registers here in its ``AppConfig.ready()``; docs/architecture.m
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.db.models import Expression
@@ -32,6 +32,10 @@ space_page_context: list[Callable[..., dict]] = []
 # queryset} (ticketing: "n_tickets", tickets sold).
 space_admin_figures: dict[str, Callable[[], Expression]] = {}
 
+# Each returns the ids of people who should hear when a scheduled Space moves or is cancelled,
+# beyond those who set a reminder: f(space=) -> ids (ticketing: its ticket holders).
+space_audience: list[Callable[..., Iterable[int]]] = []
+
 # Sent inside the transaction that cancels a scheduled Space (space=, by=, reason= "cancelled" by
 # its host or "moderator"); a receiver's writes commit or roll back with the cancellation.
 space_cancelled = Signal()
@@ -43,6 +47,11 @@ participant_removed = Signal()
 def entry_rule_register(rule: EntryRule) -> None:
     if all(known.name != rule.name for known in entry_rules):
         entry_rules.append(rule)
+
+
+def space_audience_register(provider: Callable[..., Iterable[int]]) -> None:
+    if provider not in space_audience:
+        space_audience.append(provider)
 
 
 def space_page_context_register(provider: Callable[..., dict]) -> None:

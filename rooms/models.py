@@ -181,3 +181,31 @@ class Transcript(models.Model):
     @property
     def is_published(self) -> bool:
         return self.published_at is not None and self.deleted_at is None
+
+
+class Reminder(models.Model):
+    """Someone asked to hear when a scheduled Space starts (rooms.reminders)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminders")
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="reminders")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "space"], name="reminder_once")]
+        indexes = [models.Index(fields=["space", "user"], name="reminder_space_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.space_id}"
+
+
+class ScheduleRevision(models.Model):
+    """How many times a scheduled Space has moved: the SEQUENCE of its calendar event."""
+
+    space = models.OneToOneField(
+        Space, on_delete=models.CASCADE, primary_key=True, related_name="schedule_revision"
+    )
+    sequence = models.PositiveIntegerField(default=0)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Space {self.space_id} revision {self.sequence}"

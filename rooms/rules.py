@@ -11,3 +11,6 @@ TOPICS_MAX = 3
 # Scheduling: how far ahead, and how many upcoming Spaces one host may have.
 SCHEDULE_MAX_DAYS = 30
 SCHEDULE_MAX_UPCOMING = 10
+
+# The host hears this many minutes before their scheduled Space is due, and again at the start time.
+HOST_HEADS_UP_MINUTES = 30

@@ -19,10 +19,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.services import hosting_eligibility
-from notifications import selectors as notification_selectors
-from notifications import services as notification_services
 
-from . import rules, scheduling
+from . import reminders, rules, scheduling, selectors
 from .calendar import space_ics
 from .hooks import space_page_extra
 from .models import TOPICS_MAX, Space
@@ -122,10 +120,10 @@ def schedule_new(request: HttpRequest) -> HttpResponse:
 
 def scheduled_space_page(request: HttpRequest, space: Space) -> HttpResponse:
     """The page of a scheduled (or cancelled) Space, for anyone."""
-    annotated = notification_selectors.scheduled_spaces(viewer=request.user).filter(pk=space.pk).first()
+    annotated = selectors.scheduled_spaces(viewer=request.user).filter(pk=space.pk).first()
     if annotated is None:  # cancelled: no longer in the scheduled list
         annotated = space
-        annotated.reminder_count = notification_selectors.reminder_count(space=space)
+        annotated.reminder_count = selectors.reminder_count(space=space)
         annotated.viewer_reminded = False
     is_host = request.user.is_authenticated and request.user.pk == space.host_id
     return render(
@@ -219,7 +217,7 @@ def schedule_start(request: HttpRequest, space_id: int) -> HttpResponse:
 
 def schedule_calendar(request: HttpRequest, space_id: int) -> HttpResponse:
     space = get_object_or_404(Space.objects.select_related("host"), pk=space_id, scheduled_for__isnull=False)
-    body = space_ics(space=space, sequence=notification_selectors.schedule_sequence(space=space))
+    body = space_ics(space=space, sequence=selectors.schedule_sequence(space=space))
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="space-{space.pk}.ics"'
     response["Cache-Control"] = "no-cache"
@@ -234,16 +232,14 @@ def reminder_toggle(request: HttpRequest, space_id: int) -> HttpResponse:
     error = ""
     try:
         if request.POST.get("remind") == "off":
-            notification_services.reminder_remove(user=request.user, space=space)
+            reminders.reminder_remove(user=request.user, space=space)
         else:
-            notification_services.reminder_set(user=request.user, space=space)
+            reminders.reminder_set(user=request.user, space=space)
     except ValidationError as exc:
         error = exc.messages[0]
     if not request.headers.get("HX-Request"):
         if error:
             messages.error(request, error)
         return redirect("rooms:scheduled_space", space_id=space.pk)
-    annotated = (
-        notification_selectors.scheduled_spaces(viewer=request.user).filter(pk=space.pk).first() or space
-    )
+    annotated = selectors.scheduled_spaces(viewer=request.user).filter(pk=space.pk).first() or space
     return render(request, "notifications/_reminder_button.html", {"space": annotated, "error": error})

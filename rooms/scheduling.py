@@ -2,7 +2,7 @@
 
 Times are stored in UTC. A host types a wall-clock time in their own time zone (`local_to_utc`);
 every viewer sees it in theirs. What people are told, and when, is planned in
-`notifications.services` inside the same transaction.
+`rooms.reminders` inside the same transaction.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import hosting_ensure_allowed
-from notifications import services as notifications
 
-from . import hooks, rules
+from . import hooks, reminders, rules
 from .models import Space, validate_topics
 from .services import RoomError, space_start
 
@@ -103,7 +102,7 @@ def space_schedule(
             state=Space.State.SCHEDULED,
             scheduled_for=scheduled_for,
         )
-        notifications.schedule_planned(space=space)
+        reminders.schedule_planned(space=space)
     return space
 
 
@@ -150,7 +149,7 @@ def space_reschedule(
             return space
         space.title, space.topics = new_title, new_topics
         space.save(update_fields=["title", "topics", "scheduled_for", "updated_at"])
-        notifications.schedule_changed(space=space, moved_from=moved_from)
+        reminders.schedule_changed(space=space, moved_from=moved_from)
     return space
 
 
@@ -165,7 +164,7 @@ def space_cancel(*, space: Space, by: User, reason: str = "") -> Space:
         space.ended_at = timezone.now()
         space.ended_reason = "cancelled" if space.host_id == by.pk else "cancelled_by_staff"
         space.save(update_fields=["state", "ended_at", "ended_reason", "updated_at"])
-        notifications.schedule_cancelled(space=space, reason=reason.strip()[:300])
+        reminders.schedule_cancelled(space=space, reason=reason.strip()[:300])
         # Apps above rooms react in this transaction (ticketing refunds tickets after it commits).
         hooks.space_cancelled.send(
             sender=Space, space=space, by=by, reason="cancelled" if space.host_id == by.pk else "moderator"

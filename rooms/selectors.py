@@ -11,14 +11,14 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Now
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from accounts.models import Follow
 
-from .models import Connection, Participant, Space
+from .models import Connection, Participant, Reminder, ScheduleRevision, Space
 from .protocol import LISTENERS_SHOWN
 
 ROLE_ORDER = {"host": 0, "cohost": 1, "speaker": 2, "listener": 3}
@@ -295,3 +295,52 @@ def home_sections(*, viewer) -> dict:
         "live_now_html": mark_safe("".join(entry.html for entry in live_now)),  # noqa: S308 - our own rendered HTML
         "discover_html": _discover_html(),
     }
+
+
+# --- scheduled Spaces and reminders ------------------------------------------------
+
+# A scheduled Space stays listed for a while after its time, while the host is running late.
+LATE_GRACE = dt.timedelta(hours=1)
+UPCOMING_SHOWN = 10
+
+
+def scheduled_spaces(*, viewer) -> QuerySet[Space]:
+    """Scheduled Spaces with their host, reminder count and whether `viewer` is reminded."""
+    qs = (
+        Space.objects.filter(state=Space.State.SCHEDULED)
+        .select_related("host")
+        .annotate(reminder_count=Count("reminders", distinct=True))
+    )
+    if getattr(viewer, "is_authenticated", False):
+        qs = qs.annotate(viewer_reminded=_reminded(user_id=viewer.pk))
+    return qs
+
+
+def _reminded(*, user_id: int) -> Exists:
+    return Exists(Reminder.objects.filter(space=OuterRef("pk"), user_id=user_id))
+
+
+def upcoming_for(*, viewer) -> list[Space]:
+    """Upcoming Spaces of accounts the viewer follows (and their own), soonest first."""
+    if not getattr(viewer, "is_authenticated", False):
+        return []
+    followed = Follow.objects.filter(follower_id=viewer.pk, followee=OuterRef("host_id"))
+    return list(
+        scheduled_spaces(viewer=None)
+        .annotate(viewer_reminded=_reminded(user_id=viewer.pk))
+        # "Now" is the database's clock, so the SQL is the same on every call (and prepared once).
+        .filter(Q(Exists(followed)) | Q(host_id=viewer.pk), scheduled_for__gte=Now() - Value(LATE_GRACE))
+        .order_by("scheduled_for", "pk")[:UPCOMING_SHOWN]
+    )
+
+
+def scheduled_space(*, space_id: int, viewer) -> Space | None:
+    return scheduled_spaces(viewer=viewer).filter(pk=space_id).first()
+
+
+def reminder_count(*, space: Space) -> int:
+    return Reminder.objects.filter(space=space).count()
+
+
+def schedule_sequence(*, space: Space) -> int:
+    return ScheduleRevision.objects.filter(space=space).values_list("sequence", flat=True).first() or 0

@@ -23,9 +23,8 @@ from django.utils import timezone
 
 from accounts.selectors import is_moderator
 from accounts.services import hosting_ensure_allowed
-from notifications import services as notifications
 
-from . import hooks, protocol
+from . import hooks, protocol, reminders
 from .access import entry_refusal
 from .audio import may_signal, stage_close, stage_open
 from .events import CLOSE_EVENT, publish_on_commit
@@ -271,7 +270,7 @@ def space_start(*, space: Space, by) -> Space:
         transaction.on_commit(lambda: stage_open(space_id=space.pk))
         transaction.on_commit(home_cache_clear)
         # Everyone reminded is told: rows in the outbox, sent by the sweep only after commit.
-        notifications.space_live_notify(space=space)
+        reminders.space_live_notify(space=space)
     return space
 
 

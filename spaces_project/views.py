@@ -3,8 +3,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from accounts.services import hosting_eligibility
-from notifications.selectors import upcoming_for
-from rooms.selectors import home_sections
+from rooms.selectors import home_sections, upcoming_for
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from notifications import outbox, services
 from notifications import rules as notification_rules
-from notifications.models import Delivery, EmailPreference, Notification, Reminder
-from rooms import scheduling
-from rooms.models import Space
+from notifications.models import Delivery, EmailPreference, Notification
+from rooms import reminders, scheduling
+from rooms.models import Reminder, Space
 from tests.factories import UserFactory
 from tests.test_scheduling import schedule
 
@@ -26,9 +26,9 @@ pytestmark = pytest.mark.django_db
 
 def due_now(space):
     """Pretend the reminded people's start time has come (the outbox only sends what is due)."""
-    Delivery.objects.filter(space=space, kind__in=[services.SPACE_STARTING, services.SPACE_LIVE]).update(
-        due_at=timezone.now() - timedelta(seconds=1)
-    )
+    Delivery.objects.filter(
+        space_id=space.pk, kind__in=[reminders.SPACE_STARTING, reminders.SPACE_LIVE]
+    ).update(due_at=timezone.now() - timedelta(seconds=1))
 
 
 def drain() -> dict[str, int]:
@@ -46,10 +46,10 @@ def drain() -> dict[str, int]:
 def test_setting_a_reminder_twice_keeps_one_reminder_and_one_message():
     space = schedule()
     person = UserFactory()
-    assert services.reminder_set(user=person, space=space) is True
-    assert services.reminder_set(user=person, space=space) is False
+    assert reminders.reminder_set(user=person, space=space) is True
+    assert reminders.reminder_set(user=person, space=space) is False
     assert Reminder.objects.filter(user=person, space=space).count() == 1
-    assert Delivery.objects.filter(recipient=person, kind=services.SPACE_STARTING).count() == 1
+    assert Delivery.objects.filter(recipient=person, kind=reminders.SPACE_STARTING).count() == 1
     due_now(space)
     drain()
     assert [m.to for m in mail.outbox if m.to == [person.email]] == [[person.email]]
@@ -58,7 +58,7 @@ def test_setting_a_reminder_twice_keeps_one_reminder_and_one_message():
 def test_host_cannot_remind_themselves():
     space = schedule()
     with pytest.raises(ValidationError, match="You're the host"):
-        services.reminder_set(user=space.host, space=space)
+        reminders.reminder_set(user=space.host, space=space)
 
 
 def test_no_reminders_on_a_cancelled_space():
@@ -66,15 +66,15 @@ def test_no_reminders_on_a_cancelled_space():
     scheduling.space_cancel(space=space, by=space.host)
     space.refresh_from_db()
     with pytest.raises(ValidationError, match="isn't scheduled"):
-        services.reminder_set(user=UserFactory(), space=space)
+        reminders.reminder_set(user=UserFactory(), space=space)
 
 
 def test_removing_a_reminder_withdraws_what_was_pending():
     space = schedule()
     person = UserFactory()
-    services.reminder_set(user=person, space=space)
-    assert services.reminder_remove(user=person, space=space) is True
-    assert services.reminder_remove(user=person, space=space) is False
+    reminders.reminder_set(user=person, space=space)
+    assert reminders.reminder_remove(user=person, space=space) is True
+    assert reminders.reminder_remove(user=person, space=space) is False
     assert not Delivery.objects.filter(recipient=person, status=Delivery.Status.PENDING).exists()
     due_now(space)
     drain()
@@ -84,9 +84,9 @@ def test_removing_a_reminder_withdraws_what_was_pending():
 def test_setting_a_reminder_again_after_removing_it_owes_the_reminder_again():
     space = schedule()
     person = UserFactory()
-    services.reminder_set(user=person, space=space)
-    services.reminder_remove(user=person, space=space)
-    services.reminder_set(user=person, space=space)
+    reminders.reminder_set(user=person, space=space)
+    reminders.reminder_remove(user=person, space=space)
+    reminders.reminder_set(user=person, space=space)
     assert Delivery.objects.get(recipient=person).status == Delivery.Status.PENDING
 
 
@@ -96,7 +96,7 @@ def test_setting_a_reminder_again_after_removing_it_owes_the_reminder_again():
 def test_reminded_people_get_the_start_time_notice_by_email_and_in_app():
     space = schedule(title="Late jazz")
     person = UserFactory()
-    services.reminder_set(user=person, space=space)
+    reminders.reminder_set(user=person, space=space)
     due_now(space)
     assert drain() == {"sent": 1}
     message = next(m for m in mail.outbox if m.to == [person.email])
@@ -116,12 +116,12 @@ def test_reminded_people_get_the_start_time_notice_by_email_and_in_app():
 
 def test_host_hears_thirty_minutes_before_and_at_the_start_time():
     space = schedule(hours=2, title="Ask me anything")
-    heads_up = Delivery.objects.get(kind=services.HOST_HEADS_UP)
+    heads_up = Delivery.objects.get(kind=reminders.HOST_HEADS_UP)
     Delivery.objects.filter(pk=heads_up.pk).update(due_at=timezone.now())
     drain()
     assert [m.subject for m in mail.outbox] == ["In 30 minutes: Ask me anything"]
     assert mail.outbox[0].to == [space.host.email]
-    Delivery.objects.filter(kind=services.HOST_START_TIME).update(due_at=timezone.now())
+    Delivery.objects.filter(kind=reminders.HOST_START_TIME).update(due_at=timezone.now())
     drain()
     assert [m.subject for m in mail.outbox][1:] == ["It's time: Ask me anything"]
 
@@ -130,11 +130,11 @@ def test_going_live_tells_the_reminded_once_and_cancels_the_start_time_notice():
     space = schedule(title="Launch")
     people = [UserFactory() for _ in range(3)]
     for person in people:
-        services.reminder_set(user=person, space=space)
+        reminders.reminder_set(user=person, space=space)
     Space.objects.filter(pk=space.pk).update(state=Space.State.LIVE, started_at=timezone.now())
     space.refresh_from_db()
-    services.space_live_notify(space=space)
-    services.space_live_notify(space=space)  # a retried start: still one each
+    reminders.space_live_notify(space=space)
+    reminders.space_live_notify(space=space)  # a retried start: still one each
     due_now(space)
     drain()
     assert sorted(m.to[0] for m in mail.outbox) == sorted(p.email for p in people)
@@ -145,7 +145,7 @@ def test_going_live_tells_the_reminded_once_and_cancels_the_start_time_notice():
 def test_a_space_started_after_a_row_was_claimed_does_not_get_a_stale_start_time_notice():
     space = schedule()
     person = UserFactory()
-    services.reminder_set(user=person, space=space)
+    reminders.reminder_set(user=person, space=space)
     due_now(space)
     batches = outbox.outbox_sweep()
     Space.objects.filter(pk=space.pk).update(state=Space.State.LIVE, started_at=timezone.now())
@@ -155,10 +155,24 @@ def test_a_space_started_after_a_row_was_claimed_does_not_get_a_stale_start_time
     assert Delivery.objects.get(recipient=person).status == Delivery.Status.CANCELLED
 
 
+def test_a_reminder_notice_for_a_space_deleted_meanwhile_is_cancelled_not_sent():
+    space = schedule()
+    person = UserFactory()
+    reminders.reminder_set(user=person, space=space)
+    due_now(space)
+    batches = outbox.outbox_sweep()
+    Space.objects.filter(pk=space.pk).delete()  # an admin removed it; the outbox row names its id
+    for ids in batches:
+        outbox.send_batch(ids=ids)
+    assert mail.outbox == []
+    assert Delivery.objects.get(recipient=person).status == Delivery.Status.CANCELLED
+    assert not Notification.objects.filter(user=person).exists()
+
+
 def test_person_without_email_gets_the_in_app_notification_only():
     space = schedule()
     person = UserFactory(email="")
-    services.reminder_set(user=person, space=space)
+    reminders.reminder_set(user=person, space=space)
     due_now(space)
     drain()
     assert Notification.objects.filter(user=person).count() == 1
@@ -175,7 +189,7 @@ def link_from(message, label: str) -> str:
 
 
 def sent_reminder(space, person):
-    services.reminder_set(user=person, space=space)
+    reminders.reminder_set(user=person, space=space)
     due_now(space)
     drain()
     return next(m for m in mail.outbox if m.to == [person.email])
@@ -188,8 +202,8 @@ def test_remove_link_in_the_email_removes_the_reminder_without_signing_in(client
     # Reset the space's schedule so there is something left to remove.
     Delivery.objects.all().delete()
     Notification.objects.all().delete()
-    services.reminder_remove(user=person, space=space)
-    services.reminder_set(user=person, space=space)
+    reminders.reminder_remove(user=person, space=space)
+    reminders.reminder_set(user=person, space=space)
 
     response = client.get(link_from(message, "Remove this reminder"))
     assert response.status_code == 200
@@ -227,8 +241,8 @@ def test_a_tampered_link_is_refused_and_changes_nothing(client, tamper):
 def test_a_link_signed_for_someone_else_cannot_be_rewritten_to_another_person(client):
     space = schedule()
     victim, attacker = UserFactory(), UserFactory()
-    services.reminder_set(user=victim, space=space)
-    token = services.email_link_token(user_id=attacker.pk, action=services.UNREMIND, space_id=space.pk)
+    reminders.reminder_set(user=victim, space=space)
+    token = services.email_link_token(user_id=attacker.pk, action=reminders.UNREMIND, space_id=space.pk)
     payload, rest = token.split(":", 1)
     forged = payload.replace(payload, payload[::-1]) + ":" + rest
     assert client.get(reverse("notifications:email_link", args=[forged])).status_code == 400
@@ -238,8 +252,8 @@ def test_a_link_signed_for_someone_else_cannot_be_rewritten_to_another_person(cl
 def test_an_expired_link_is_refused(client, settings):
     space = schedule()
     person = UserFactory()
-    services.reminder_set(user=person, space=space)
-    token = services.email_link_token(user_id=person.pk, action=services.UNREMIND, space_id=space.pk)
+    reminders.reminder_set(user=person, space=space)
+    token = services.email_link_token(user_id=person.pk, action=reminders.UNREMIND, space_id=space.pk)
     later = timezone.now() + timedelta(days=notification_rules.LINK_MAX_AGE_DAYS + 1)
     with mock.patch("time.time", return_value=later.timestamp()):
         response = client.get(reverse("notifications:email_link", args=[token]))
@@ -257,7 +271,7 @@ def test_stop_link_turns_emails_off_but_keeps_the_in_app_list(client):
     assert EmailPreference.objects.get(user=person).email_opt_out is True
 
     other = schedule(title="Second show")
-    services.reminder_set(user=person, space=other)
+    reminders.reminder_set(user=person, space=other)
     mail.outbox.clear()
     due_now(other)
     drain()

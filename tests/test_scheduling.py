@@ -14,10 +14,10 @@ from icalendar import Calendar
 
 from accounts.services import NotEligible
 from notifications import services as notifications
-from notifications.models import Delivery, Reminder
-from notifications.selectors import upcoming_for
-from rooms import scheduling
-from rooms.models import Space
+from notifications.models import Delivery
+from rooms import reminders, scheduling
+from rooms.models import Reminder, Space
+from rooms.selectors import upcoming_for
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +43,7 @@ def frozen(moment: datetime):
 
 
 def pending(space, kind=None):
-    qs = Delivery.objects.filter(space=space, status=Delivery.Status.PENDING)
+    qs = Delivery.objects.filter(space_id=space.pk, status=Delivery.Status.PENDING)
     return qs.filter(kind=kind) if kind else qs
 
 
@@ -228,14 +228,14 @@ def test_host_is_told_thirty_minutes_before_and_at_the_start_time():
     space = schedule(hours=5)
     due = dict(pending(space).values_list("kind", "due_at"))
     assert due == {
-        notifications.HOST_HEADS_UP: space.scheduled_for - timedelta(minutes=30),
-        notifications.HOST_START_TIME: space.scheduled_for,
+        reminders.HOST_HEADS_UP: space.scheduled_for - timedelta(minutes=30),
+        reminders.HOST_START_TIME: space.scheduled_for,
     }
 
 
 def test_space_scheduled_twenty_minutes_ahead_has_no_thirty_minute_warning():
     space = schedule(hours=20 / 60)
-    assert set(pending(space).values_list("kind", flat=True)) == {notifications.HOST_START_TIME}
+    assert set(pending(space).values_list("kind", flat=True)) == {reminders.HOST_START_TIME}
 
 
 # --- reschedule ------------------------------------------------------------------------
@@ -244,7 +244,7 @@ def test_space_scheduled_twenty_minutes_ahead_has_no_thirty_minute_warning():
 def remind(space, n: int):
     people = [UserFactory(time_zone=tz) for tz in (["Asia/Tokyo", "America/New_York", MADRID] * n)[:n]]
     for person in people:
-        notifications.reminder_set(user=person, space=space)
+        reminders.reminder_set(user=person, space=space)
     return people
 
 
@@ -257,13 +257,13 @@ def test_moving_a_space_moves_everything_due_and_tells_everyone_reminded():
 
     scheduling.space_reschedule(space=space, by=host, scheduled_for=new)
 
-    assert not Delivery.objects.filter(space=space, due_at=old, status=Delivery.Status.PENDING).exists()
-    assert set(pending(space, notifications.SPACE_STARTING).values_list("recipient_id", "due_at")) == {
+    assert not Delivery.objects.filter(space_id=space.pk, due_at=old, status=Delivery.Status.PENDING).exists()
+    assert set(pending(space, reminders.SPACE_STARTING).values_list("recipient_id", "due_at")) == {
         (p.pk, new) for p in people
     }
-    assert pending(space, notifications.HOST_START_TIME).get().due_at == new
-    assert pending(space, notifications.HOST_HEADS_UP).get().due_at == new - timedelta(minutes=30)
-    moved = {d.recipient_id: d for d in pending(space, notifications.SPACE_MOVED)}
+    assert pending(space, reminders.HOST_START_TIME).get().due_at == new
+    assert pending(space, reminders.HOST_HEADS_UP).get().due_at == new - timedelta(minutes=30)
+    moved = {d.recipient_id: d for d in pending(space, reminders.SPACE_MOVED)}
     assert set(moved) == {p.pk for p in people}
     assert all(d.due_at <= timezone.now() for d in moved.values())
     # With the new time, in each person's own zone.
@@ -279,8 +279,8 @@ def test_moving_a_space_back_owes_the_original_reminders_again():
     (person,) = remind(space, 1)
     scheduling.space_reschedule(space=space, by=host, scheduled_for=old + timedelta(hours=1))
     scheduling.space_reschedule(space=space, by=host, scheduled_for=old)
-    assert pending(space, notifications.SPACE_STARTING).get().due_at == old
-    assert pending(space, notifications.SPACE_MOVED).filter(recipient=person).count() == 2
+    assert pending(space, reminders.SPACE_STARTING).get().due_at == old
+    assert pending(space, reminders.SPACE_MOVED).filter(recipient=person).count() == 2
 
 
 def test_renaming_without_moving_tells_nobody_but_updates_what_is_due():
@@ -288,8 +288,8 @@ def test_renaming_without_moving_tells_nobody_but_updates_what_is_due():
     space = schedule(host, hours=48)
     remind(space, 2)
     scheduling.space_reschedule(space=space, by=host, title="New name")
-    assert not pending(space, notifications.SPACE_MOVED).exists()
-    assert set(pending(space, notifications.SPACE_STARTING).values_list("title", flat=True)) == {
+    assert not pending(space, reminders.SPACE_MOVED).exists()
+    assert set(pending(space, reminders.SPACE_STARTING).values_list("title", flat=True)) == {
         "Starting now: New name"
     }
 
@@ -340,11 +340,11 @@ def test_cancelling_withdraws_everything_due_and_tells_everyone_reminded():
     space.refresh_from_db()
     assert space.state == Space.State.CANCELLED
     assert set(pending(space).values_list("kind", "recipient_id")) == {
-        (notifications.SPACE_CANCELLED, p.pk) for p in people
+        (reminders.SPACE_CANCELLED, p.pk) for p in people
     }
     assert all("Flu" in d.body for d in pending(space))
     assert (
-        Delivery.objects.filter(space=space, kind__in=notifications.TIMED_KINDS)
+        Delivery.objects.filter(space_id=space.pk, kind__in=reminders.TIMED_KINDS)
         .exclude(status=Delivery.Status.CANCELLED)
         .count()
         == 0
@@ -390,10 +390,10 @@ def test_starting_early_tells_everyone_reminded_and_drops_the_start_time_notices
     people = remind(space, 2)
     space = scheduling.space_start_early(space=space, by=host)
     assert space.state == Space.State.LIVE
-    live = pending(space, notifications.SPACE_LIVE)
+    live = pending(space, reminders.SPACE_LIVE)
     assert set(live.values_list("recipient_id", flat=True)) == {p.pk for p in people}
     assert live.first().title == f"{host.name} is live: Night radio"
-    assert not pending(space).exclude(kind=notifications.SPACE_LIVE).exists()
+    assert not pending(space).exclude(kind=reminders.SPACE_LIVE).exists()
 
 
 def test_only_the_host_sees_start_now_and_edit(client):
@@ -497,7 +497,7 @@ def test_upcoming_lists_followed_hosts_soonest_first_in_few_queries(django_asser
     for h in hosts[:5]:
         follow_create(follower=viewer, followee=h)
     spaces = [schedule(h, hours=10 + i) for i, h in enumerate(hosts)]
-    notifications.reminder_set(user=viewer, space=spaces[2])
+    reminders.reminder_set(user=viewer, space=spaces[2])
     scheduling.space_cancel(space=spaces[3], by=hosts[3])
     with django_assert_max_num_queries(1):
         upcoming = upcoming_for(viewer=viewer)
@@ -534,12 +534,12 @@ def test_cancelling_a_ticketed_space_refunds_and_tells_ticket_holders_and_the_re
     space = ticketed_space()
     buyer, fan = UserFactory(), UserFactory()
     ticket = buy(space, buyer)
-    notifications.reminder_set(user=fan, space=space)
+    reminders.reminder_set(user=fan, space=space)
     scheduling.space_cancel(space=space, by=space.host, reason="Sick")
     ticket.refresh_from_db()
     assert ticket.status in (Ticket.Status.REFUNDING, Ticket.Status.REFUNDED)
     assert ticket.refund_reason == "cancelled"
-    told = set(pending(space, notifications.SPACE_CANCELLED).values_list("recipient_id", flat=True))
+    told = set(pending(space, reminders.SPACE_CANCELLED).values_list("recipient_id", flat=True))
     assert told == {buyer.pk, fan.pk}
 
 
@@ -552,4 +552,4 @@ def test_moving_a_ticketed_space_tells_ticket_holders_the_new_time():
     scheduling.space_reschedule(
         space=space, by=space.host, scheduled_for=space.scheduled_for + timedelta(hours=2)
     )
-    assert set(pending(space, notifications.SPACE_MOVED).values_list("recipient_id", flat=True)) == {buyer.pk}
+    assert set(pending(space, reminders.SPACE_MOVED).values_list("recipient_id", flat=True)) == {buyer.pk}

@@ -7,7 +7,6 @@ class TicketingConfig(AppConfig):
 
     def ready(self) -> None:
         # Ticketing plugs into the apps below it; docs/architecture.md lists these hooks.
-        from notifications import hooks as notification_hooks
         from rooms import hooks as room_hooks
 
         from . import selectors, services
@@ -22,4 +21,4 @@ class TicketingConfig(AppConfig):
         room_hooks.space_page_context_register(selectors.ticket_box)
         room_hooks.space_admin_figures["n_tickets"] = selectors.tickets_sold_expression
         room_hooks.space_cancelled.connect(services.tickets_refund_on_cancel, dispatch_uid="ticketing-refund")
-        notification_hooks.space_audience_register(selectors.ticket_holder_ids)
+        room_hooks.space_audience_register(selectors.ticket_holder_ids)

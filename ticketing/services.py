@@ -528,7 +528,7 @@ def _notify_refunded(ticket: Ticket) -> None:
         "it usually shows up within 5–10 days.",
         url=reverse("rooms:space", kwargs={"space_id": ticket.space_id}),
         dedupe_key=f"ticket_refund:{ticket.pk}",
-        space=ticket.space,
+        space_id=ticket.space_id,
     )
 
 
