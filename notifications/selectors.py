@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import QuerySet
 
 from .models import Notification
 
 
+def unread_key(user_id: int) -> str:
+    return f"notifications:unread:{user_id}"
+
+
 def unread_count(*, user) -> int:
-    """The bell's count, counted now."""
+    """The bell's count on a page: kept in the cache until a notification arrives or is read
+    (`unread_changed`). The badge on an open page is kept live by the websocket, not by this."""
     if not getattr(user, "is_authenticated", False):
         return 0
-    return Notification.objects.filter(user_id=user.pk, read_at__isnull=True).count()
+    seconds = settings.SPACES_VIEWER_CACHE_SECONDS
+    if seconds <= 0:
+        return _unread(user.pk)
+    return cache.get_or_set(unread_key(user.pk), lambda: _unread(user.pk), seconds)
+
+
+def _unread(user_id: int) -> int:
+    return Notification.objects.filter(user_id=user_id, read_at__isnull=True).count()
 
 
 def notifications_for(*, user) -> QuerySet[Notification]:

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core import signing
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
 
-from . import hooks, rules
+from . import hooks, rules, selectors
 from .models import Delivery, EmailPreference, Notification
 
 # Other apps name the kinds of what they send (e.g. "space_live", "ticket_refund").
@@ -174,7 +176,15 @@ def notifications_mark_read(*, user: User, ids: Iterable[int] | None = None) -> 
     qs = Notification.objects.filter(user=user, read_at__isnull=True)
     if ids is not None:
         qs = qs.filter(pk__in=list(ids))
-    return qs.update(read_at=timezone.now())
+    marked = qs.update(read_at=timezone.now())
+    if marked:
+        unread_changed(user_id=user.pk)
+    return marked
+
+
+def unread_changed(*, user_id: int) -> None:
+    """Forget the cached unread count once the transaction that changed it commits."""
+    transaction.on_commit(lambda: cache.delete(selectors.unread_key(user_id)))
 
 
 def email_opt_out_set(*, user: User, opted_out: bool) -> None:

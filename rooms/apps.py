@@ -7,10 +7,22 @@ class RoomsConfig(AppConfig):
 
     def ready(self) -> None:
         # Rooms plugs into notifications below it; docs/architecture.md lists these hooks.
+        from django.db import transaction
+        from django.db.models.signals import post_delete, post_save
+
+        from accounts.models import Follow
         from notifications import hooks as notification_hooks
 
-        from . import reminders
+        from . import reminders, selectors
 
         notification_hooks.delivery_check_register(reminders.outbox_rows_not_owed)
         notification_hooks.email_footer_links_register(reminders.email_unremind_link)
         notification_hooks.email_link_actions[reminders.UNREMIND] = reminders.email_unremind
+
+        # Home's "Upcoming" list shows Spaces of the accounts someone follows.
+        def follows_changed(sender, instance, **kwargs):
+            follower_id = instance.follower_id
+            transaction.on_commit(lambda: selectors.upcoming_changed(follower_id=follower_id))
+
+        post_save.connect(follows_changed, sender=Follow, dispatch_uid="rooms-upcoming-follow")
+        post_delete.connect(follows_changed, sender=Follow, dispatch_uid="rooms-upcoming-unfollow")

@@ -23,7 +23,7 @@ from notifications.hooks import LinkDone
 from notifications.models import Delivery
 from notifications.services import when_for
 
-from . import hooks, rules
+from . import hooks, rules, selectors
 from .models import Reminder, ScheduleRevision, Space
 
 # Kinds of outbox rows this module writes.
@@ -53,6 +53,12 @@ def _space_url(space: Space) -> str:
 
 def _row(*, recipient_id: int, space: Space, **fields) -> Delivery:
     return notifications.delivery_row(recipient_id=recipient_id, space_id=space.pk, **fields)
+
+
+def _upcoming_changed() -> None:
+    """Cached "Upcoming" lists show scheduled Spaces and reminder counts: forget them once this
+    transaction commits."""
+    transaction.on_commit(selectors.upcoming_changed)
 
 
 def _reminded(space: Space) -> list[tuple[int, str]]:
@@ -128,6 +134,7 @@ def _audience_beyond_reminded(space: Space) -> list[tuple[int, str]]:
 
 def schedule_planned(*, space: Space) -> None:
     """A Space was scheduled: queue the host's heads-up and start-time notifications."""
+    _upcoming_changed()
     ScheduleRevision.objects.get_or_create(space=space)
     notifications.deliveries_plan(rows=_timed_rows_for_host(space, timezone.now()))
 
@@ -137,6 +144,7 @@ def schedule_changed(*, space: Space, moved_from: datetime | None) -> int:
 
     Returns the calendar SEQUENCE after the change.
     """
+    _upcoming_changed()
     revision, _ = ScheduleRevision.objects.select_for_update().get_or_create(space=space)
     revision.sequence += 1
     revision.save(update_fields=["sequence", "changed_at"])
@@ -173,6 +181,7 @@ def schedule_changed(*, space: Space, moved_from: datetime | None) -> int:
 
 def schedule_cancelled(*, space: Space, reason: str = "") -> None:
     """A scheduled Space was cancelled: withdraw what is pending and tell everyone reminded."""
+    _upcoming_changed()
     revision, _ = ScheduleRevision.objects.select_for_update().get_or_create(space=space)
     revision.sequence += 1
     revision.save(update_fields=["sequence", "changed_at"])
@@ -205,6 +214,7 @@ def space_live_notify(*, space: Space) -> int:
 
     Idempotent (one row per person per Space), so calling it twice for one start is harmless.
     """
+    _upcoming_changed()
     notifications.deliveries_withdraw(space_id=space.pk, kinds=TIMED_KINDS)
     people = _reminded(space)
     started = space.started_at or timezone.now()
@@ -232,6 +242,7 @@ def space_live_notify(*, space: Space) -> int:
 
 def reminder_set(*, user: User, space: Space) -> bool:
     """Ask to be told when `space` starts. Returns False if the reminder was already set."""
+    _upcoming_changed()
     if not user.is_authenticated:
         raise PermissionDenied("Sign in to set a reminder.")
     if space.state != Space.State.SCHEDULED:
@@ -250,6 +261,7 @@ def reminder_set(*, user: User, space: Space) -> bool:
 
 def reminder_set_many(*, space: Space, user_ids: Iterable[int]) -> int:
     """`reminder_set` for a crowd (imports, ticket buyers, benchmarks). Returns how many were new."""
+    _upcoming_changed()
     if space.state != Space.State.SCHEDULED:
         raise ValidationError("This Space isn't scheduled any more, so there is nothing to remind you of.")
     ids = sorted(set(user_ids) - {space.host_id})
@@ -267,6 +279,7 @@ def reminder_set_many(*, space: Space, user_ids: Iterable[int]) -> int:
 
 def reminder_remove(*, user: User, space: Space) -> bool:
     """Stop being reminded about `space`. Returns False if there was no reminder."""
+    _upcoming_changed()
     with transaction.atomic():
         deleted, _ = Reminder.objects.filter(user=user, space=space).delete()
         notifications.deliveries_withdraw(space_id=space.pk, kinds=REMINDER_KINDS, recipient_ids=[user.pk])

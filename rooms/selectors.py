@@ -4,6 +4,7 @@ however many people are in the room."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -320,10 +321,40 @@ def _reminded(*, user_id: int) -> Exists:
     return Exists(Reminder.objects.filter(space=OuterRef("pk"), user_id=user_id))
 
 
+# Generations of what an "Upcoming" list is made of: any scheduled Space or reminder, and whom the
+# viewer follows. A list is cached under the generations it was read at, so bumping one makes
+# every list that read it stale at once (rooms.reminders and the Follow receivers in rooms.apps).
+SCHEDULE_GENERATION = "rooms:gen:schedule"
+
+
+def _follows_generation(user_id: int) -> str:
+    return f"rooms:gen:follows:{user_id}"
+
+
+def upcoming_changed(*, follower_id: int | None = None) -> None:
+    """Forget cached "Upcoming" lists: everyone's, or those of one person whose follows changed."""
+    key = _follows_generation(follower_id) if follower_id else SCHEDULE_GENERATION
+    cache.set(key, uuid.uuid4().hex, None)
+
+
 def upcoming_for(*, viewer) -> list[Space]:
     """Upcoming Spaces of accounts the viewer follows (and their own), soonest first."""
     if not getattr(viewer, "is_authenticated", False):
         return []
+    seconds = settings.SPACES_VIEWER_CACHE_SECONDS
+    if seconds <= 0:
+        return _upcoming(viewer)
+    follows = _follows_generation(viewer.pk)
+    generations = cache.get_many([SCHEDULE_GENERATION, follows])
+    key = f"rooms:upcoming:{viewer.pk}:{generations.get(SCHEDULE_GENERATION)}:{generations.get(follows)}"
+    found = cache.get(key)
+    if found is None:
+        found = _upcoming(viewer)
+        cache.set(key, found, seconds)
+    return found
+
+
+def _upcoming(viewer) -> list[Space]:
     followed = Follow.objects.filter(follower_id=viewer.pk, followee=OuterRef("host_id"))
     return list(
         scheduled_spaces(viewer=None)

@@ -367,6 +367,10 @@ TURN_TTL = env_int("TURN_TTL", 6 * 3600)
 # The live bar and "Live now" list are the same for everyone; each process recomputes them at most
 # this often (seconds). 0 turns the cache off.
 SPACES_HOME_CACHE_SECONDS = env_int("SPACES_HOME_CACHE_SECONDS", 3)
+# What one person sees of their own (home's "Upcoming" list, the bell's unread count) is kept this
+# long in the cache, and forgotten at once when it changes (run Redis as the cache when you serve
+# with more than one process, so every process hears of the change). 0 turns it off.
+SPACES_VIEWER_CACHE_SECONDS = env_int("SPACES_VIEWER_CACHE_SECONDS", 60)
 
 # --- Celery beat: every periodic sweep, in one place ---
 # Each sweep finds due work in the database; a sweep that waited longer than one period in the

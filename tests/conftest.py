@@ -34,11 +34,13 @@ CHROMIUM_ARGS = [
 # Tests create and end Spaces faster than the home page's few-second cache would notice; the
 # cache has its own test (tests/test_home.py). Child processes (daphne) read this at start.
 os.environ["SPACES_HOME_CACHE_SECONDS"] = "0"
+os.environ["SPACES_VIEWER_CACHE_SECONDS"] = "0"
 
 
 @pytest.fixture(autouse=True)
 def _no_home_cache(settings):
     settings.SPACES_HOME_CACHE_SECONDS = 0
+    settings.SPACES_VIEWER_CACHE_SECONDS = 0
 
 
 @pytest.fixture

@@ -105,3 +105,91 @@ def test_the_bar_follows_the_viewers_follows_at_once_while_the_shared_list_is_ca
     bar = client.get(reverse("home")).content.decode().split('data-testid="live-bar"')[1].split("</ul>")[0]
     assert spaces[1].get_absolute_url() not in bar
     cache.delete_many(SHARED_KEYS)
+
+
+# --- what one viewer sees of their own, cached until it changes ----------------------
+
+
+def upcoming_titles(client) -> list[str]:
+    return [s.title for s in client.get(reverse("home")).context["upcoming"]]
+
+
+def test_the_upcoming_list_is_cached_per_viewer_and_follows_every_change_at_once(
+    client, settings, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from rooms import reminders, scheduling
+
+    settings.SPACES_VIEWER_CACHE_SECONDS = 300
+    cache.clear()
+    viewer = UserFactory(username="upcoming-viewer")
+    host = UserFactory(username="upcoming-host", hosting_granted=True)
+    other = UserFactory(username="upcoming-other", hosting_granted=True)
+    accounts.follow_create(follower=viewer, followee=host)
+    client.force_login(viewer)
+    assert upcoming_titles(client) == []
+    with django_capture_on_commit_callbacks(execute=True):
+        planned = scheduling.space_schedule(
+            host=host, title="Planned", scheduled_for=timezone.now() + timedelta(days=1)
+        )
+    assert upcoming_titles(client) == ["Planned"]
+    # Served again from the cache: the page reads no scheduled Spaces.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as warm:
+        client.get(reverse("home"))
+    assert warm.captured_queries and not any("rooms_reminder" in q["sql"] for q in warm.captured_queries)
+    # A reminder, a move, a new follow, an unfollow, a cancellation: each shows on the next load.
+    with django_capture_on_commit_callbacks(execute=True):
+        reminders.reminder_set(user=viewer, space=planned)
+    assert client.get(reverse("home")).context["upcoming"][0].viewer_reminded is True
+    with django_capture_on_commit_callbacks(execute=True):
+        scheduling.space_reschedule(
+            space=planned, by=host, title="Moved", scheduled_for=timezone.now() + timedelta(days=2)
+        )
+    assert upcoming_titles(client) == ["Moved"]
+    with django_capture_on_commit_callbacks(execute=True):
+        scheduling.space_schedule(
+            host=other, title="Other's", scheduled_for=timezone.now() + timedelta(days=3)
+        )
+    assert upcoming_titles(client) == ["Moved"]
+    with django_capture_on_commit_callbacks(execute=True):
+        accounts.follow_create(follower=viewer, followee=other)
+    assert upcoming_titles(client) == ["Moved", "Other's"]
+    with django_capture_on_commit_callbacks(execute=True):
+        accounts.follow_delete(follower=viewer, followee=host)
+    assert upcoming_titles(client) == ["Other's"]
+    cache.clear()
+
+
+def test_the_bells_count_is_cached_until_a_notification_arrives_or_is_read(
+    client, settings, django_capture_on_commit_callbacks
+):
+    from notifications import services as notifications
+    from notifications.models import Notification
+
+    settings.SPACES_VIEWER_CACHE_SECONDS = 300
+    cache.clear()
+    person = UserFactory()
+    client.force_login(person)
+
+    def badge() -> str:
+        html = client.get(reverse("home")).content.decode()
+        return html.split('data-testid="notifications-bell"')[1].split("</a>")[0]
+
+    assert "0 unread" not in badge() and "unread" not in badge().split(">")[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        Notification.objects.create(user=person, kind="test", title="One")
+        Notification.objects.create(user=person, kind="test", title="Two")
+    assert "2 unread" in badge()
+    # Counted once, then kept: a row written behind the services' back is not seen until a change.
+    Notification.objects.filter(user=person).update(title="Changed quietly")
+    assert "2 unread" in badge()
+    with django_capture_on_commit_callbacks(execute=True):
+        notifications.notifications_mark_read(user=person)
+    assert "unread" not in badge().split(">")[0]
+    cache.clear()
