@@ -1,7 +1,7 @@
 """Capacity of the pages people load most: requests/s with p99 under a bound, per way of serving.
 
     .venv/bin/python bench/http_pages.py [--workers 2,3] [--steps 8,16,32,64] [--seconds 4]
-                                         [--compare-commit REV [--ref-auth-backend PATH]]
+                                         [--compare-commit REV]
                                          [--db-name NAME]
 
 Builds a fresh PostgreSQL database (DATABASE_URL's server, `--db-name`) with a viewer who follows
@@ -13,9 +13,9 @@ Builds a fresh PostgreSQL database (DATABASE_URL's server, `--db-name`) with a v
 * `daphne`: one daphne process alone (what `make run` uses).
 
 With --compare-commit REV the same shapes also serve an earlier commit's code (a temporary git
-worktree, same database and collected static files, so REV must have the same migrations), as
-`ref_…`, in the same run. Its sessions name `--ref-auth-backend` as the backend that signed the
-viewer in, when that commit configured another one (31b3fd6: `accounts.backends.ModelBackend`).
+worktree with the same collected static files), as `ref_…`, in the same run. It gets a database of
+its own (`--db-name` + `_ref`), migrated and filled by that commit's own code and its own
+`build_world` and `signed_in_cookie`, so REV may have other migrations.
 
 Each URL — `floor` (`/healthz`, a view that touches nothing), `home` (`/` signed in) and `space`
 (the 500-listener Space page, as a listener) — is driven by wrk at rising connection counts
@@ -136,22 +136,49 @@ def build_world(*, follows: int, live: int, listeners: int, prefix: str):
     return viewer, big, crowd[0] if crowd else viewer
 
 
-def signed_in_cookie(user, backend: str | None = None) -> str:
-    """The Cookie header `user`'s browser sends: its session, and the CSRF cookie its first page set.
-    The session names `backend` as the one that signed them in (default: this code's first), since
-    Django only accepts a session whose backend is among the server's AUTHENTICATION_BACKENDS."""
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY
+def signed_in_cookie(user) -> str:
+    """The Cookie header `user`'s browser sends: its session, and the CSRF cookie its first page set."""
     from django.test import Client
 
     client = Client()
     client.force_login(user)
     assert client.get("/").status_code == 200
-    if backend and backend != settings.AUTHENTICATION_BACKENDS[0]:
-        session = client.session
-        session[BACKEND_SESSION_KEY] = backend
-        session.save()
     return "; ".join(f"{name}={client.cookies[name].value}" for name in ("sessionid", "csrftoken"))
+
+
+REF_WORLD = """
+import json, os, sys
+sys.path.insert(0, os.getcwd())
+import django
+django.setup()
+from django.core.management import call_command
+from bench.http_pages import build_world, signed_in_cookie
+call_command("migrate", verbosity=0)
+viewer, big, listener = build_world(follows=1000, live=50, listeners=500, prefix="b")
+print(json.dumps({"space": big.pk, "cookies": [signed_in_cookie(viewer), signed_in_cookie(listener)]}))
+"""
+
+
+def ref_world(code: Path, base_url: str, db_name: str, env: dict[str, str]) -> dict[str, str]:
+    """A database for an earlier commit's code, migrated and filled by that code itself; returns
+    the environment its servers need, and (under "world") its Space id and cookies as JSON."""
+    import psycopg
+
+    admin = base_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{db_name}"')
+    ref_env = {"DATABASE_URL": base_url.rsplit("/", 1)[0] + "/" + db_name}
+    out = subprocess.run(
+        [sys.executable, "-c", REF_WORLD],
+        cwd=code,
+        env={**os.environ, **env, **ref_env, "DJANGO_SETTINGS_MODULE": "spaces_project.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    return {**ref_env, "world": out.strip().splitlines()[-1]}
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -262,10 +289,6 @@ def main() -> None:
     )
     parser.add_argument("--db-name", default=DB_NAME)
     parser.add_argument(
-        "--ref-auth-backend",
-        help="the earlier commit's first AUTHENTICATION_BACKENDS entry, if it differs from this code's",
-    )
-    parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres",
     )
@@ -304,11 +327,7 @@ def main() -> None:
             "space": count_queries(space_client, f"/spaces/{s.pk}/"),
         }
     cookies = {"": (signed_in_cookie(viewer), signed_in_cookie(listener))}
-    if args.compare_commit:
-        cookies["ref_"] = (
-            signed_in_cookie(viewer, args.ref_auth_backend),
-            signed_in_cookie(listener, args.ref_auth_backend),
-        )
+    space_ids = {"": big.pk}
     from django.db import connections
 
     connections.close_all()
@@ -316,11 +335,12 @@ def main() -> None:
     processes: list[subprocess.Popen] = []
     logs = ROOT / "var"
 
-    def start(cmd: list[str], code: Path, log_name: str, extra: dict | None = None) -> subprocess.Popen:
+    def start(cmd: list[str], code: Path, log_name: str) -> subprocess.Popen:
         process = subprocess.Popen(
             cmd,
             cwd=code,
-            env={**os.environ, **env, **(extra or {})},  # env last: the server's own cache setting wins
+            # env last: the server's own cache setting wins; the earlier commit gets its database.
+            env={**os.environ, **env, **(ref_env if code != ROOT else {})},
             stdout=subprocess.DEVNULL,
             stderr=open(logs / log_name, "wb"),  # noqa: SIM115 - lives as long as the server
         )
@@ -356,8 +376,13 @@ def main() -> None:
 
     codes = {"": ROOT}
     worktree = checkout_commit(args.compare_commit) if args.compare_commit else None
+    ref_env: dict[str, str] = {}
     if worktree is not None:
         codes["ref_"] = worktree
+        ref_env = ref_world(worktree, args.database_url, f"{args.db_name}_ref", env)
+        ref = json.loads(ref_env.pop("world"))
+        cookies["ref_"] = tuple(ref["cookies"])
+        space_ids["ref_"] = ref["space"]
     nginx_prefix = Path(tempfile.mkdtemp(prefix="spaces-nginx-"))
     try:
         backends: dict[str, tuple[int, subprocess.Popen]] = {}
@@ -384,11 +409,12 @@ def main() -> None:
             wait_for_port(port, nginx)
 
         def urls(name: str) -> dict[str, tuple[str, str | None]]:
-            home_cookie, space_cookie = cookies["ref_" if name.startswith("ref_") else ""]
+            code = "ref_" if name.startswith("ref_") else ""
+            home_cookie, space_cookie = cookies[code]
             return {
                 "floor": ("/healthz", None),
                 "home": ("/", home_cookie),
-                "space": (f"/spaces/{big.pk}/", space_cookie),
+                "space": (f"/spaces/{space_ids[code]}/", space_cookie),
             }
 
         entry = {name: fronts.get(name, port) for name, (port, _) in backends.items()}
