@@ -142,26 +142,24 @@ def test_going_live_tells_the_reminded_once_and_cancels_the_start_time_notice():
     assert "Join now" in mail.outbox[0].alternatives[0][0]
 
 
-def test_a_space_started_after_a_row_was_claimed_does_not_get_a_stale_start_time_notice():
+@pytest.mark.parametrize(
+    "meanwhile",
+    [
+        lambda space: Space.objects.filter(pk=space.pk).update(
+            state=Space.State.LIVE, started_at=timezone.now()
+        ),
+        # An admin removed it; the outbox row names its id only.
+        lambda space: Space.objects.filter(pk=space.pk).delete(),
+    ],
+    ids=["started", "deleted"],
+)
+def test_a_start_time_notice_for_a_space_started_or_deleted_after_the_sweep_is_cancelled(meanwhile):
     space = schedule()
     person = UserFactory()
     reminders.reminder_set(user=person, space=space)
     due_now(space)
     batches = outbox.outbox_sweep()
-    Space.objects.filter(pk=space.pk).update(state=Space.State.LIVE, started_at=timezone.now())
-    for ids in batches:
-        outbox.send_batch(ids=ids)
-    assert mail.outbox == []
-    assert Delivery.objects.get(recipient=person).status == Delivery.Status.CANCELLED
-
-
-def test_a_reminder_notice_for_a_space_deleted_meanwhile_is_cancelled_not_sent():
-    space = schedule()
-    person = UserFactory()
-    reminders.reminder_set(user=person, space=space)
-    due_now(space)
-    batches = outbox.outbox_sweep()
-    Space.objects.filter(pk=space.pk).delete()  # an admin removed it; the outbox row names its id
+    meanwhile(space)
     for ids in batches:
         outbox.send_batch(ids=ids)
     assert mail.outbox == []
