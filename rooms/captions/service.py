@@ -257,7 +257,7 @@ def transcript_improve(*, space_id: int) -> int:
                 url=reverse("rooms:transcript", kwargs={"space_id": space.pk}),
                 send_email=False,
                 dedupe_key=f"transcript_improved:{space.pk}",
-                space=space,
+                space_id=space.pk,
             )
         names = [line.audio.name for line in lines]
         transaction.on_commit(lambda: _forget_audio(names))
