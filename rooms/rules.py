@@ -12,5 +12,10 @@ TOPICS_MAX = 3
 SCHEDULE_MAX_DAYS = 30
 SCHEDULE_MAX_UPCOMING = 10
 
+# Speech kept for the improved transcript is deleted as soon as it has been re-decoded; whatever
+# that missed (a re-decode that never ran, a file whose caption line was never written) is deleted
+# by the hourly sweep once its Space has been over, or the file has existed, this long.
+CAPTION_AUDIO_KEEP_HOURS = 24
+
 # The host hears this many minutes before their scheduled Space is due, and again at the start time.
 HOST_HEADS_UP_MINUTES = 30

@@ -391,4 +391,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 15.0,
         "options": {"expires": 30.0},
     },
+    "rooms-caption-audio-sweep": {
+        "task": "rooms.tasks.caption_audio_sweep",
+        "schedule": 3600.0,
+        "options": {"expires": 1800.0},
+    },
 }

@@ -307,3 +307,45 @@ def test_a_transcript_deleted_before_it_is_improved_stays_deleted_and_its_speech
     assert tasks.transcript_improve(space.pk) == 0
     assert CaptionLine.objects.filter(space=space).count() == 0
     assert not any(os.path.exists(f) for f in files)
+
+
+def test_the_hourly_sweep_deletes_speech_kept_past_its_use_and_files_no_line_names(
+    settings, tmp_path, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from django.utils import timezone
+
+    from rooms import rules
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    host = make_host()
+    old_end = timezone.now() - timedelta(hours=rules.CAPTION_AUDIO_KEEP_HOURS + 1)
+    long_over = live_space(host, captions_enabled=True)
+    just_over = live_space(make_host(), captions_enabled=True)
+    still_live = live_space(make_host(), captions_enabled=True)
+    lines = {}
+    for name, space in {"long_over": long_over, "just_over": just_over, "still_live": still_live}.items():
+        line = add_line(space, space.host, 1.0, "kept speech")
+        line.audio.save(f"{name}.wav", ContentFile(captions.wav_of(bytes(3200))))
+        lines[name] = line
+    Space.objects.filter(pk=long_over.pk).update(state=Space.State.ENDED, ended_at=old_end)
+    Space.objects.filter(pk=just_over.pk).update(state=Space.State.ENDED, ended_at=timezone.now())
+    old_orphan = default_storage.save("captions/2026/01/orphan.wav", ContentFile(b"RIFF"))
+    new_orphan = default_storage.save("captions/2026/12/recent.wav", ContentFile(b"RIFF"))
+    past = (timezone.now() - timedelta(hours=rules.CAPTION_AUDIO_KEEP_HOURS + 2)).timestamp()
+    os.utime(default_storage.path(old_orphan), (past, past))
+    paths = {name: line.audio.path for name, line in lines.items()}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert captions.caption_audio_sweep() == {"lines_cleared": 1, "orphans_deleted": 1}
+
+    assert not os.path.exists(paths["long_over"]) and not os.path.exists(default_storage.path(old_orphan))
+    for name in ("just_over", "still_live"):
+        assert os.path.exists(paths[name]) and CaptionLine.objects.get(pk=lines[name].pk).audio
+    assert os.path.exists(default_storage.path(new_orphan))
+    kept = CaptionLine.objects.get(pk=lines["long_over"].pk)
+    assert kept.text == "kept speech" and not kept.audio  # the line stays; only its speech goes
+    assert captions.caption_audio_sweep() == {"lines_cleared": 0, "orphans_deleted": 0}

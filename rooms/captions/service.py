@@ -22,6 +22,7 @@ import wave
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -31,6 +32,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from notifications.services import notify
+from rooms import rules
 from rooms.events import publish_on_commit
 from rooms.models import CaptionLine, Space, Transcript
 from rooms.services import NotLive, RoomError, RoomForbidden
@@ -101,6 +103,41 @@ def _forget_audio(names: list[str]) -> None:
             default_storage.delete(name)
         except OSError:
             logger.exception("could not delete caption audio %s", name)
+
+
+CAPTION_AUDIO_FOLDER = "captions"
+
+
+def caption_audio_sweep(*, now=None) -> dict[str, int]:
+    """Delete kept speech that has outlived its use. `transcript_improve` deletes it right after a
+    Space ends; this catches what that missed: lines of Spaces over for CAPTION_AUDIO_KEEP_HOURS
+    whose re-decode never ran or failed, and files no caption line names (a final whose transaction
+    rolled back after its file was written), once they are as old."""
+    from django.core.files.storage import default_storage
+
+    cutoff = (now or timezone.now()) - timedelta(hours=rules.CAPTION_AUDIO_KEEP_HOURS)
+    with transaction.atomic():
+        stale = CaptionLine.objects.filter(space__ended_at__lt=cutoff).exclude(audio="")
+        names = list(stale.values_list("audio", flat=True))
+        stale.update(audio="")
+        transaction.on_commit(lambda: _forget_audio(names))
+    named = set(CaptionLine.objects.exclude(audio="").values_list("audio", flat=True))
+    orphans = []
+    for name in _stored_files(default_storage, CAPTION_AUDIO_FOLDER):
+        if name not in named and default_storage.get_modified_time(name) < cutoff:
+            orphans.append(name)
+    _forget_audio(orphans)
+    return {"lines_cleared": len(names), "orphans_deleted": len(orphans)}
+
+
+def _stored_files(storage, folder: str) -> list[str]:
+    if not storage.exists(folder):
+        return []
+    folders, files = storage.listdir(folder)
+    found = [f"{folder}/{name}" for name in files]
+    for sub in folders:
+        found += _stored_files(storage, f"{folder}/{sub}")
+    return found
 
 
 def transcript_delete(*, space: Space, by) -> Transcript:
