@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import process_cpu_seconds  # noqa: E402
+from bench.common import process_cpu_seconds, signed_in_session_data  # noqa: E402
 from rooms.captions.engine import DEFAULT_ENGINE  # noqa: E402
 
 
@@ -80,11 +80,7 @@ def seed_speakers(space_id: int) -> tuple[list[tuple[int, str]], float]:
     for i in range(SPEAKERS):
         user = User.objects.create(username=f"bench_speaker{i}", display_name=f"Speaker {i}")
         key = f"benchspk{user.pk:024d}"
-        data = {
-            "_auth_user_id": str(user.pk),
-            "_auth_user_backend": "accounts.backends.ModelBackend",
-            "_auth_user_hash": user.get_session_auth_hash(),
-        }
+        data = signed_in_session_data(user)
         Session.objects.create(
             session_key=key,
             session_data=store.encode(data),

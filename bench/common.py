@@ -62,3 +62,15 @@ def remove_checkout(path: Path) -> None:
     subprocess.run(
         ["git", "worktree", "remove", "--force", str(path)], cwd=repo, check=False, capture_output=True
     )
+
+
+def signed_in_session_data(user) -> dict[str, str]:
+    """What Django's `login()` puts in a session for `user`, to write sessions in bulk."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    return {
+        SESSION_KEY: str(user.pk),
+        BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0],
+        HASH_SESSION_KEY: user.get_session_auth_hash(),
+    }

@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, percentile, wait_for_port  # noqa: E402
+from bench.common import free_port, percentile, signed_in_session_data, wait_for_port  # noqa: E402
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -110,11 +110,7 @@ def prepare_database(db_path: Path, listeners: int) -> tuple[int, str, list[str]
     keys, sessions = [], []
     for user in [host, *users]:
         key = f"bench{user.pk:027d}"  # 32 characters, unique
-        data = {
-            "_auth_user_id": str(user.pk),
-            "_auth_user_backend": "accounts.backends.ModelBackend",
-            "_auth_user_hash": user.get_session_auth_hash(),
-        }
+        data = signed_in_session_data(user)
         sessions.append(Session(session_key=key, session_data=store.encode(data), expire_date=expire))
         keys.append(key)
     Session.objects.bulk_create(sessions, batch_size=1000)
