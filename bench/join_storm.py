@@ -1,0 +1,206 @@
+"""A join storm: N signed-in listeners open a live Space's socket at once. How long from the first
+open until the last listener has its snapshot, against the least a Python websocket server can do.
+
+    .venv/bin/python bench/join_storm.py --listeners 5000 [--concurrency 16] [--redis URL]
+
+Runs, with the same client code:
+
+1. the real stack: one daphne subprocess serving spaces_project.asgi against a fresh SQLite file
+   (with --redis, the Redis channel layer), a host on stage in a live Space, then N distinct
+   signed-in listeners opening `/ws/spaces/<id>/`, `--concurrency` handshakes at a time; a join is
+   done when that socket has received its snapshot;
+2. the floor: a bare asyncio `websockets` server that sends one message on connect, the same N
+   clients opening the same way.
+
+`connect_s` is from the first open to the last snapshot; `errors` counts sockets refused or closed
+before their snapshot; `host_sees` is the listener count the host's socket reports 2 s after the
+last join (it should be N). Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import free_port, percentile, wait_for_port  # noqa: E402
+from bench.ws_fanout import prepare_database, raise_fd_limit, start_daphne, stop  # noqa: E402
+
+
+async def serve_floor(port: int) -> None:
+    from websockets.asyncio.server import serve
+
+    async def handler(ws):
+        await ws.send('{"type":"snapshot"}')
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", port, compression=None, ping_interval=None):
+        await asyncio.Future()
+
+
+async def storm(urls: list[str], cookies: list[str | None], concurrency: int) -> dict:
+    """Open one socket per cookie, `concurrency` at a time; each counts once its first frame (the
+    snapshot) arrives. Returns timings and the open sockets (left open, as listeners stay)."""
+    from websockets.asyncio.client import connect
+
+    sem = asyncio.Semaphore(concurrency)
+    sockets, joins, errors = [], [], []
+    started = time.monotonic()
+
+    async def one(i: int, cookie: str | None) -> None:
+        async with sem:
+            t0 = time.monotonic()
+            try:
+                ws = await connect(
+                    urls[i % len(urls)],
+                    additional_headers=[("Cookie", f"sessionid={cookie}")] if cookie else None,
+                    origin="http://127.0.0.1",
+                    compression=None,
+                    max_size=2**22,
+                    ping_interval=None,
+                    open_timeout=600,
+                    max_queue=None,
+                )
+                first = json.loads(await asyncio.wait_for(ws.recv(), 600))
+            except Exception as exc:  # refused, closed or timed out: an error for the figure
+                errors.append(type(exc).__name__)
+                return
+            if first.get("type") != "snapshot":
+                errors.append(f"first frame {first.get('type')}")
+            sockets.append(ws)
+            joins.append(time.monotonic() - t0)
+        # Keep reading so the server's writes never block on this socket.
+        asyncio.ensure_future(_drain(ws))
+
+    await asyncio.gather(*(one(i, c) for i, c in enumerate(cookies)))
+    return {
+        "connect_s": time.monotonic() - started,
+        "join_p50_ms": percentile([j * 1000 for j in joins], 50),
+        "join_p95_ms": percentile([j * 1000 for j in joins], 95),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors)),
+        "sockets": sockets,
+    }
+
+
+async def _drain(ws) -> None:
+    try:
+        async for _ in ws:
+            pass
+    except Exception:
+        return
+
+
+async def run_spaces(args, workdir: Path) -> dict:
+    db_path = workdir / "bench.sqlite3"
+    space_id, host_key, keys = await asyncio.to_thread(prepare_database, db_path, args.listeners)
+    env = {"SQLITE_PATH": str(db_path)}
+    if args.redis:
+        env["REDIS_URL"] = args.redis
+    port = free_port()
+    proc = start_daphne(port, env, "spaces_project.asgi:application", workdir / "daphne.log")
+    url = f"ws://127.0.0.1:{port}/ws/spaces/{space_id}/"
+    try:
+        from websockets.asyncio.client import connect
+
+        host = await connect(
+            url,
+            additional_headers=[("Cookie", f"sessionid={host_key}")],
+            origin="http://127.0.0.1",
+            compression=None,
+            ping_interval=None,
+            max_queue=None,
+        )
+        if json.loads(await host.recv()).get("type") != "snapshot":
+            raise RuntimeError("the host was not let in")
+        counts: list[int] = []
+
+        async def watch() -> None:
+            async for message in host:
+                if '"listener_count"' in message:
+                    counts.append(json.loads(message)["count"])
+
+        watcher = asyncio.create_task(watch())
+        result = await storm([url], keys, args.concurrency)
+        await asyncio.sleep(2.0)
+        watcher.cancel()
+        await asyncio.gather(*(ws.close() for ws in result.pop("sockets")), return_exceptions=True)
+        await host.close()
+        return {**result, "host_sees": counts[-1] if counts else None}
+    finally:
+        stop(proc)
+
+
+async def run_floor(args, workdir: Path) -> dict:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve-floor", str(port)],
+        cwd=ROOT,
+        stdout=(workdir / "floor.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, proc)
+        result = await storm([f"ws://127.0.0.1:{port}/"], [None] * args.listeners, args.concurrency)
+        await asyncio.gather(*(ws.close() for ws in result.pop("sockets")), return_exceptions=True)
+        return result
+    finally:
+        stop(proc)
+
+
+async def main(args) -> dict:
+    raise_fd_limit(2 * args.listeners + 512)
+    workdir = Path(tempfile.mkdtemp(prefix="join_storm-", dir=ROOT / "var"))
+    try:
+        spaces = await run_spaces(args, workdir)
+        floor = await run_floor(args, workdir)
+        return {
+            "bench": "join_storm",
+            "layer": "redis" if args.redis else "in-memory",
+            "database": "sqlite",
+            "listeners": args.listeners,
+            "concurrency": args.concurrency,
+            "connect_s": round(spaces["connect_s"], 2),
+            "floor_connect_s": round(floor["connect_s"], 2),
+            "ratio": round(spaces["connect_s"] / floor["connect_s"], 2) if floor["connect_s"] else None,
+            "joins_per_s": round(args.listeners / spaces["connect_s"], 1),
+            "join_p50_ms": round(spaces["join_p50_ms"], 1),
+            "join_p95_ms": round(spaces["join_p95_ms"], 1),
+            "errors": spaces["errors"],
+            "error_kinds": spaces["error_kinds"],
+            "floor_errors": floor["errors"],
+            "host_sees": spaces["host_sees"],
+            "cpus": os.cpu_count(),
+            "load_before": round(os.getloadavg()[0], 1),
+        }
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--listeners", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=16, help="handshakes in flight at once")
+    parser.add_argument("--redis", help="REDIS_URL for the channel layer, e.g. redis://127.0.0.1:6379/15")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, database)")
+    parser.add_argument("--serve-floor", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.serve_floor:
+        asyncio.run(serve_floor(args.serve_floor))
+    else:
+        print(json.dumps(asyncio.run(main(args))))
