@@ -135,6 +135,9 @@ else:
             "TEST": {
                 "NAME": env_str("SQLITE_TEST_PATH", str(VAR_DIR / f"test-spaces-{os.getpid()}.sqlite3"))
             },
+            # Channels closes the connection after every database call unless it may live on:
+            # reopening the file and re-running the PRAGMAs each time costs more than the query.
+            "CONN_MAX_AGE": env_int("SQLITE_CONN_MAX_AGE", 600),
             "OPTIONS": {
                 "timeout": 20,
                 "transaction_mode": "IMMEDIATE",
