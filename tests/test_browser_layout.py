@@ -1,0 +1,100 @@
+"""Layout on a phone (390 px) and a desktop (1280 px): nothing wider than the viewport, every control
+within reach, in both colour themes."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts import services as account_services
+from rooms import scheduling, services
+from rooms.protocol import REACTIONS
+from tests.conftest import screenshot
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+# Every element whose right edge passes the viewport (ignoring what a scrolling parent clips).
+WIDER_THAN_VIEWPORT = """() => {
+  const width = document.documentElement.clientWidth;
+  const out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0) continue;
+    let clipped = false;
+    for (let p = el.parentElement; p; p = p.parentElement) {
+      const style = getComputedStyle(p);
+      const scrolls = ['auto', 'scroll', 'hidden', 'clip'].includes(style.overflowX);
+      if (scrolls && p !== document.body) { clipped = true; break; }
+    }
+    if (clipped) continue;
+    if (box.right > width + 0.5 || box.left < -0.5) {
+      out.push(`${el.tagName}.${el.className} ${Math.round(box.left)}..${Math.round(box.right)}`);
+    }
+  }
+  return {width, scrollWidth: document.documentElement.scrollWidth, out};
+}"""
+
+
+def assert_fits(page):
+    result = page.evaluate(WIDER_THAN_VIEWPORT)
+    assert result["scrollWidth"] <= result["width"], result
+    assert result["out"] == [], result
+
+
+LONG_TITLE = "A very long title about the history of community radio and its people"  # 70 characters
+
+
+def test_home_with_a_long_upcoming_title_fits_a_phone(asgi_server, browser_context):
+    host = UserFactory(username="mara", display_name="Mara Nakamura-Oyelaran", hosting_granted=True)
+    viewer = UserFactory(username="viewer")
+    account_services.follow_create(follower=viewer, followee=host)
+    scheduling.space_schedule(
+        host=host,
+        title="Supercalifragilisticexpialidocious-community-radio-stations-history",
+        scheduled_for=timezone.now() + timedelta(days=1),
+    )
+    scheduling.space_schedule(host=host, title=LONG_TITLE, scheduled_for=timezone.now() + timedelta(days=2))
+    for name, viewport in (("390", PHONE), ("1280", DESKTOP)):
+        page = browser_context(server=asgi_server, user=viewer, **viewport).new_page()
+        page.goto(f"{asgi_server.url}/")
+        page.wait_for_selector("[data-testid=upcoming] .upcoming-row")
+        assert_fits(page)
+        title = page.locator(".upcoming-row strong").last
+        assert title.evaluate("el => el.scrollWidth <= el.clientWidth")  # wrapped, not cut
+        screenshot(page, f"home-upcoming-{name}")
+
+
+@pytest.mark.parametrize("role", ["host", "speaker"])
+def test_the_reaction_picker_opens_inside_a_phone_screen(asgi_server, browser_context, role):
+    host = UserFactory(username="hostess", display_name="Ana Host", hosting_granted=True)
+    speaker = UserFactory(username="sam", display_name="Sam Speaker")
+    space = services.space_create(
+        host=host, title="Morning show", speak_policy="everyone", captions_enabled=False
+    )
+    who = host if role == "host" else speaker
+    page = browser_context(server=asgi_server, user=who, **PHONE).new_page()
+    page.goto(f"{asgi_server.url}/spaces/{space.pk}/")
+    page.wait_for_selector("#connection[data-status=open]")
+    if role == "speaker":
+        host_page = browser_context(server=asgi_server, user=host, **DESKTOP).new_page()
+        host_page.goto(f"{asgi_server.url}/spaces/{space.pk}/")
+        host_page.wait_for_selector("#connection[data-status=open]")
+        page.get_by_test_id("hand").click()
+        host_page.get_by_test_id("accept-sam").click()
+    page.get_by_test_id("mic").wait_for()
+    page.get_by_test_id("react").click()
+    picker = page.locator("#reaction-picker .picker")
+    picker.wait_for()
+    box = picker.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    for emoji in REACTIONS:
+        button = page.locator(f"[data-emoji='{emoji}']").bounding_box()
+        assert button["x"] >= 0 and button["x"] + button["width"] <= PHONE["width"], (emoji, button)
+    assert_fits(page)
+    screenshot(page, f"space-picker-{role}-390")
+    page.click("[data-emoji='😂']")
+    page.wait_for_selector(f"[data-testid=seat-{who.username}] .reaction-bubble.pop")
