@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -89,13 +90,20 @@ def follow_delete(*, follower: User, followee: User) -> bool:
 
 
 def profile_update(
-    *, user: User, display_name: str, bio: str, time_zone: str, avatar_crops: dict | None = None
+    *,
+    user: User,
+    display_name: str,
+    bio: str,
+    time_zone: str,
+    date_of_birth: datetime.date | None = None,
+    avatar_crops: dict | None = None,
 ) -> User:
     """Save profile fields; `avatar_crops` is the output of `accounts.avatars.process_avatar`."""
     user.display_name = display_name
     user.bio = bio
     user.time_zone = time_zone
-    fields = ["display_name", "bio", "time_zone"]
+    user.date_of_birth = date_of_birth
+    fields = ["display_name", "bio", "time_zone", "date_of_birth"]
     if avatar_crops:
         large, small = (avatar_crops[size] for size in rules.AVATAR_SIZES)
         old = [f for f in (user.avatar, user.avatar_small) if f]

@@ -1,5 +1,6 @@
 """Accounts: follows, hosting eligibility, profiles, admin and the demo seed."""
 
+import datetime
 import re
 
 import pytest
@@ -246,6 +247,42 @@ def test_profile_edit_refuses_overlong_bio(client):
     response = client.post(reverse("profile_edit"), {"bio": "x" * 301, "time_zone": "UTC"})
     assert response.status_code == 200
     assert "at most 300 characters" in response.content.decode()
+
+
+def test_profile_edit_collects_a_date_of_birth_and_shows_it_back(client):
+    user = UserFactory()
+    client.force_login(user)
+    page = client.get(reverse("profile_edit")).content.decode()
+    assert 'type="date" name="date_of_birth"' in page
+    response = client.post(
+        reverse("profile_edit"), {"time_zone": "UTC", "date_of_birth": "1990-04-30", "display_name": "Ana"}
+    )
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.date_of_birth == datetime.date(1990, 4, 30)
+    assert 'value="1990-04-30"' in client.get(reverse("profile_edit")).content.decode()
+    # Never shown on the public profile.
+    assert "1990" not in client.get(user.get_absolute_url()).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("2999-01-01", "can&#x27;t be in the future"),
+        ("1800-01-01", "Check the year"),
+        ("30/04/1990x", "Enter a valid date"),
+    ],
+)
+def test_profile_edit_refuses_an_impossible_date_of_birth_and_keeps_the_old_one(client, raw, message):
+    user = UserFactory(date_of_birth=datetime.date(1990, 4, 30))
+    client.force_login(user)
+    response = client.post(reverse("profile_edit"), {"time_zone": "UTC", "date_of_birth": raw})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert message in html
+    assert 'class="field has-error"' in html  # beside its field
+    user.refresh_from_db()
+    assert user.date_of_birth == datetime.date(1990, 4, 30)
 
 
 # --- sign-up, verification, password reset ---------------------------------

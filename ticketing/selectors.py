@@ -205,8 +205,9 @@ def ticket_box(*, space, viewer) -> dict:
     """Context for templates/ticketing/_buy_box.html: `{"ticket_box": {...}}`.
 
     `ticket_box.mode` is one of: "none" (not ticketed, nothing to show), "sell" (the host may start
-    selling), "host" (the host's figures), "holder", "checkout" (the viewer's checkout is open),
-    "buy", "sign_in", "sold_out", "closed".
+    selling), "locked" (the host may not sell yet: `lacking` says why), "host" (the host's
+    figures), "holder", "checkout" (the viewer's checkout is open), "buy", "sign_in", "sold_out",
+    "closed".
     """
     signed_in = viewer is not None and viewer.is_authenticated
     is_host = signed_in and viewer.pk == space.host_id
@@ -214,7 +215,12 @@ def ticket_box(*, space, viewer) -> dict:
     box: dict = {"mode": "none", "test_mode": is_test_mode(), "space_id": space.pk}
     if ts is None:
         if is_host and space.state in (Space.State.SCHEDULED, Space.State.LIVE):
-            box.update(mode="sell", settings_url=reverse("ticketing:settings", args=[space.pk]))
+            eligibility = seller_eligibility(user=viewer)
+            if eligibility.allowed:
+                box.update(mode="sell", settings_url=reverse("ticketing:settings", args=[space.pk]))
+            else:
+                # No button that leads to a refusal: a quiet line saying what is still missing.
+                box.update(mode="locked", lacking=eligibility.lacking, seller_url=reverse("ticketing:seller"))
         return {"ticket_box": box}
 
     sold, held = seats_taken(space_id=space.pk)
