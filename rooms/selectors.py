@@ -295,3 +295,12 @@ def home_sections(*, viewer) -> dict:
         "live_now_html": mark_safe("".join(entry.html for entry in live_now)),  # noqa: S308 - our own rendered HTML
         "discover_html": _discover_html(),
     }
+
+
+def hosted_spaces_with_summaries(*, host, limit: int = 100) -> QuerySet[Space]:
+    """A host's Spaces that went live and ended, newest first, with their summaries."""
+    return (
+        Space.objects.filter(host=host, state=Space.State.ENDED)
+        .select_related("summary")
+        .order_by("-ended_at", "-pk")[:limit]
+    )

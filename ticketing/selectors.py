@@ -262,6 +262,30 @@ def ticket_box(*, space, viewer) -> dict:
     return {"ticket_box": box}
 
 
+# --- the host's summary of an ended Space ---------------------------------------
+
+
+def summary_figures(*, space, **_signal) -> list[dict]:
+    """rooms' `space_summary_figures` receiver: tickets sold and the host's share of their money,
+    net of refunds, for a ticketed Space; nothing for one that sold no tickets."""
+    ts = _ticket_settings_of(space)
+    if ts is None:
+        return []
+    totals = LedgerEntry.objects.filter(space_id=space.pk).aggregate(
+        sold=Count("pk", filter=Q(kind=LedgerEntry.Kind.SALE)),
+        refunded=Count("pk", filter=Q(kind=LedgerEntry.Kind.REFUND)),
+        host_share=Coalesce(Sum("host_share_cents"), 0),
+    )
+    return [
+        {"key": "tickets_sold", "label": "Tickets sold", "value": f"{totals['sold'] - totals['refunded']:,}"},
+        {
+            "key": "ticket_revenue",
+            "label": "Ticket revenue (your share)",
+            "value": format_cents(totals["host_share"], ts.currency),
+        },
+    ]
+
+
 # --- earnings ---------------------------------------------------------------
 
 

@@ -235,13 +235,15 @@ function render() {
 
 function showEnded(reason) {
   const overlay = $("#ended");
+  const iAmHost = state?.me?.user_id === state?.space?.host_id;
   const text = {
-    host: "The host ended this Space.",
+    host: iAmHost ? "You ended this Space. Here is how it went." : "The host ended this Space.",
     moderator: "This Space was ended by a moderator.",
     host_gone: "This Space ended because the host left.",
   }[reason] || "This Space has ended.";
   $("#ended-reason").textContent = text;
-  if (overlay.hidden) document.body.dispatchEvent(new CustomEvent("spaces:ended")); // loads the rating prompt
+  // Loads the rating prompt (listeners and speakers) or the summary (the host).
+  if (overlay.hidden) document.body.dispatchEvent(new CustomEvent("spaces:ended"));
   overlay.hidden = false;
   document.body.classList.add("space-ended");
   if (audio) {
