@@ -98,3 +98,50 @@ def test_the_reaction_picker_opens_inside_a_phone_screen(asgi_server, browser_co
     screenshot(page, f"space-picker-{role}-390")
     page.click("[data-emoji='😂']")
     page.wait_for_selector(f"[data-testid=seat-{who.username}] .reaction-bubble.pop")
+
+
+INSIDE = """(sel) => {
+  const outer = document.querySelector(sel).getBoundingClientRect();
+  const out = [];
+  for (const el of document.querySelectorAll(sel + ' *')) {
+    const b = el.getBoundingClientRect();
+    if (b.width === 0 || b.height === 0) continue;
+    if (b.left < outer.left - 0.5 || b.right > outer.right + 0.5) out.push(el.tagName + '.' + el.className);
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390", "1280"])
+def test_the_end_dialog_holds_the_rating_card_and_shows_the_host_a_summary(
+    asgi_server, browser_context, viewport
+):
+    host = UserFactory(username="hostess", display_name="Ana Host", hosting_granted=True)
+    amy = UserFactory(username="amy", display_name="Amy Listener")
+    space = services.space_create(host=host, title="Morning show", speak_policy="everyone")
+    pages = {}
+    for who in (host, amy):
+        page = browser_context(server=asgi_server, user=who, **viewport).new_page()
+        page.goto(f"{asgi_server.url}/spaces/{space.pk}/")
+        page.wait_for_selector("#connection[data-status=open]")
+        pages[who.username] = page
+    pages["amy"].get_by_test_id("react").click()
+    pages["amy"].click("[data-emoji='😂']")
+    pages["hostess"].wait_for_selector("[data-testid=listener-amy] .reaction-bubble.pop")
+    pages["hostess"].once("dialog", lambda dialog: dialog.accept())
+    pages["hostess"].get_by_test_id("end").click()
+
+    listener = pages["amy"]
+    listener.wait_for_selector("[data-testid=feedback] [data-testid=rate-5]")
+    assert listener.evaluate(INSIDE, "[data-testid=ended]") == []
+    assert_fits(listener)
+    screenshot(listener, f"space-ended-rating-{viewport['width']}")
+
+    hosting = pages["hostess"]
+    hosting.wait_for_selector("[data-testid=ended] [data-testid=summary]")
+    assert "You ended this Space" in hosting.locator("#ended-reason").inner_text()
+    assert hosting.locator("[data-testid=summary-total]").inner_text() == "1"
+    assert hosting.locator("[data-testid=summary-reactions]").inner_text() == "1"
+    assert hosting.evaluate(INSIDE, "[data-testid=ended]") == []
+    assert_fits(hosting)
+    screenshot(hosting, f"space-ended-summary-{viewport['width']}")
