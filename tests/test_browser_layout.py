@@ -145,3 +145,36 @@ def test_the_end_dialog_holds_the_rating_card_and_shows_the_host_a_summary(
     assert hosting.evaluate(INSIDE, "[data-testid=ended]") == []
     assert_fits(hosting)
     screenshot(hosting, f"space-ended-summary-{viewport['width']}")
+
+
+def test_captions_give_the_host_one_control_and_an_empty_box_a_quiet_placeholder(
+    asgi_server, browser_context
+):
+    host = UserFactory(username="hostess", display_name="Ana Host", hosting_granted=True)
+    amy = UserFactory(username="amy", display_name="Amy Listener")
+    space = services.space_create(
+        host=host, title="Captioned", speak_policy="everyone", captions_enabled=True
+    )
+    pages = {}
+    for who in (host, amy):
+        page = browser_context(server=asgi_server, user=who, **PHONE).new_page()
+        page.goto(f"{asgi_server.url}/spaces/{space.pk}/")
+        page.wait_for_selector("#connection[data-status=open]")
+        pages[who.username] = page
+    hosting, listening = pages["hostess"], pages["amy"]
+    hosting.wait_for_selector("#captions-host-toggle[aria-pressed=true]")
+    assert hosting.locator("#captions-viewer-toggle").is_hidden()
+    assert hosting.locator(".control-bar .ctl:visible", has_text="aption").count() == 1
+    listening.wait_for_selector("#captions-viewer-toggle")
+    assert listening.locator("#captions-host-toggle").is_hidden()
+    for page in (hosting, listening):
+        assert page.locator("#captions").is_visible()
+        placeholder = page.evaluate(
+            "getComputedStyle(document.querySelector('#caption-lines'), '::before').content"
+        )
+        assert "when someone speaks" in placeholder
+    # Nobody on stage is counted as listening: the head says who is where.
+    listening.wait_for_function("document.querySelector('#listener-count').textContent === '1'", timeout=2500)
+    assert listening.locator("#stage-count").inner_text() == "1"
+    assert_fits(hosting)
+    screenshot(hosting, "captions-host-empty-390")

@@ -25,6 +25,14 @@ function toast(message, kind = "info") {
   setTimeout(() => node.remove(), 4500);
 }
 
+function hidesCaptions() {
+  return captionsHidden && state?.me?.role !== "host";
+}
+
+// Recognition falling behind is worth one notice, not one per speaker every few seconds.
+const LAG_NOTICE_MS = 30_000;
+let lastLagNotice = -Infinity;
+
 function isStage(role) {
   return STAGE_ROLES.has(role);
 }
@@ -146,7 +154,10 @@ const ephemeral = {
     return "no-render";
   },
   captions_lagging(msg) {
-    if (state.me.role === "host") toast(msg.message || "Captions are lagging behind.", "error");
+    if (state.me.role === "host" && performance.now() - lastLagNotice >= LAG_NOTICE_MS) {
+      lastLagNotice = performance.now();
+      toast(msg.message || "Captions are lagging behind.", "error");
+    }
     return "no-render";
   },
   signal(msg) {
@@ -220,12 +231,14 @@ function render() {
   $("#hand-label").textContent = me.hand_raised ? "Lower hand" : "Raise hand";
   $("#step-down-button").hidden = !(me.role === "speaker" || me.role === "cohost") || !live;
   $("#end-button").hidden = me.role !== "host" || !live;
+  $("#stage-count").textContent = String(state.stage.filter((p) => p.present !== false).length);
   $("#invite-banner").hidden = !me.invited || onStage;
   $("#captions-host-toggle").hidden = me.role !== "host" || !live;
   $("#captions-host-toggle").setAttribute("aria-pressed", String(state.space.captions));
   $("#captions-host-label").textContent = state.space.captions ? "Captions on" : "Captions off";
-  $("#captions").hidden = !state.space.captions || captionsHidden;
-  $("#captions-viewer-toggle").hidden = !state.space.captions;
+  // The host has one CC control (on/off for everyone) and always sees the captions it turned on.
+  $("#captions").hidden = !state.space.captions || hidesCaptions();
+  $("#captions-viewer-toggle").hidden = !state.space.captions || me.role === "host";
   $("#captions-viewer-label").textContent = captionsHidden ? "Show captions" : "Hide captions";
   if (state.space.state === "ended") showEnded(state.space.ended_reason);
   if (audio) audio.updateState(state);
@@ -273,7 +286,7 @@ function showClosed(code, reason) {
 }
 
 function showCaption(msg) {
-  if (captionsHidden || !state.space.captions) return;
+  if (hidesCaptions() || !state.space.captions) return;
   const box = $("#caption-lines");
   const key = `${msg.user_id}:${msg.utterance ?? ""}`;
   let line = partialCaptions.get(key);
@@ -390,7 +403,7 @@ function setConnection(status, detail = {}) {
   dot.dataset.status = status;
   const label = {
     connecting: "Connecting…",
-    open: "Live",
+    open: "Connected", // the LIVE badge beside it already says the Space is live
     reconnecting: "Reconnecting…",
     closed: "Disconnected",
   }[status];
