@@ -41,7 +41,13 @@ def space_new(request: HttpRequest) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             return redirect(space)
-    context = {"eligibility": eligibility, "form": form, "schedule_url": reverse("rooms:schedule_new")}
+    context = {
+        "eligibility": eligibility,
+        "form": form,
+        "schedule_url": reverse("rooms:schedule_new"),
+        # Already live: say where, with a way back to it, rather than only refusing a second one.
+        "live_space": Space.objects.filter(host=request.user, state=Space.State.LIVE).first(),
+    }
     return render(request, "rooms/space_new.html", context)
 
 

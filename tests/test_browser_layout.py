@@ -178,3 +178,24 @@ def test_captions_give_the_host_one_control_and_an_empty_box_a_quiet_placeholder
     assert listening.locator("#stage-count").inner_text() == "1"
     assert_fits(hosting)
     screenshot(hosting, "captions-host-empty-390")
+
+
+def test_share_without_a_clipboard_offers_the_link_in_a_sheet(asgi_server, browser_context):
+    host = UserFactory(username="hostess", display_name="Ana Host", hosting_granted=True)
+    amy = UserFactory(username="amy")
+    space = services.space_create(host=host, title="Morning show", speak_policy="everyone")
+    context = browser_context(server=asgi_server, user=amy, **PHONE)
+    context.add_init_script(
+        "Object.defineProperty(navigator, 'clipboard', {value: undefined});"
+        "Object.defineProperty(navigator, 'share', {value: undefined});"
+    )
+    page = context.new_page()
+    page.goto(f"{asgi_server.url}/spaces/{space.pk}/")
+    page.wait_for_selector("#connection[data-status=open]")
+    page.click("#share-button")
+    field = page.get_by_test_id("share-url")
+    field.wait_for()
+    assert field.input_value() == f"{asgi_server.url}/spaces/{space.pk}/"
+    assert page.locator("#live-toasts .toast", has_text="/spaces/").count() == 0  # no raw URL in a toast
+    assert_fits(page)
+    screenshot(page, "space-share-sheet-390")

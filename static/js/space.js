@@ -387,10 +387,16 @@ function wireControls() {
         await navigator.clipboard.writeText(url);
         toast("Link copied.", "success");
       }
-    } catch {
-      toast(url);
+    } catch (err) {
+      if (err?.name === "AbortError") return; // the share sheet was closed
+      // No clipboard (plain http, or refused): a small sheet with the link ready to copy.
+      const input = $("#share-url");
+      input.value = url;
+      $("#share-sheet").showModal();
+      input.select();
     }
   });
+  $("#share-close").addEventListener("click", () => $("#share-sheet").close());
   $("#sheet-close").addEventListener("click", () => $("#person-sheet").close());
   $("#tap-to-listen").addEventListener("click", () => {
     $("#tap-to-listen").hidden = true;
