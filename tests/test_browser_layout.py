@@ -199,3 +199,34 @@ def test_share_without_a_clipboard_offers_the_link_in_a_sheet(asgi_server, brows
     assert page.locator("#live-toasts .toast", has_text="/spaces/").count() == 0  # no raw URL in a toast
     assert_fits(page)
     screenshot(page, "space-share-sheet-390")
+
+
+def test_keyboard_reaches_the_controls_with_a_visible_ring_and_stage_changes_are_announced(
+    asgi_server, browser_context
+):
+    host = UserFactory(username="hostess", display_name="Ana Host", hosting_granted=True)
+    sam = UserFactory(username="sam", display_name="Sam Speaker")
+    space = services.space_create(host=host, title="Morning show", speak_policy="everyone")
+    pages = {}
+    for who, viewport in ((host, DESKTOP), (sam, PHONE)):
+        page = browser_context(server=asgi_server, user=who, **viewport).new_page()
+        page.goto(f"{asgi_server.url}/spaces/{space.pk}/")
+        page.wait_for_selector("#connection[data-status=open]")
+        pages[who.username] = page
+    page = pages["sam"]
+    page.get_by_test_id("react").focus()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")  # into the picker
+    focused = page.evaluate(
+        "(() => { const el = document.activeElement; const s = getComputedStyle(el);"
+        " return {emoji: el.dataset.emoji || null, outline: s.outlineStyle, width: s.outlineWidth}; })()"
+    )
+    assert focused["emoji"] and focused["outline"] == "solid" and focused["width"] != "0px", focused
+    page.keyboard.press("Escape")
+    page.get_by_test_id("hand").click()
+    pages["hostess"].get_by_test_id("accept-sam").click()
+    pages["hostess"].wait_for_function(
+        "document.querySelector('#stage-announcer').textContent === 'Sam Speaker is on stage as a speaker.'"
+    )
+    assert pages["hostess"].get_by_test_id("stage-announcer").get_attribute("aria-live") == "polite"
+    assert page.locator("#caption-lines").get_attribute("aria-live") == "polite"

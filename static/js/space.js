@@ -64,6 +64,17 @@ async function postForm(url) {
   }
 }
 
+// Screen readers hear stage changes as one sentence in a polite live region (the stage grid
+// itself is re-rendered on every change, which would read out everyone again).
+const ROLE_WORDS = { host: "the host", cohost: "a co-host", speaker: "a speaker" };
+function announceStage(p, previous) {
+  let text = "";
+  if (isStage(p.role) && !isStage(previous)) text = `${p.name} is on stage as ${ROLE_WORDS[p.role]}.`;
+  else if (!isStage(p.role) && isStage(previous)) text = `${p.name} left the stage.`;
+  else if (p.role !== previous) text = `${p.name} is now ${ROLE_WORDS[p.role]}.`;
+  if (text) $("#stage-announcer").textContent = text;
+}
+
 function send(action) {
   const ref = socket.send(action);
   if (ref === null) toast("You're offline — reconnecting…", "error");
@@ -87,6 +98,7 @@ function placeParticipant(p) {
 const versioned = {
   role_changed(msg) {
     placeParticipant(msg.participant);
+    announceStage(msg.participant, msg.previous);
     if (msg.participant.user_id === state.me.user_id) {
       if (isStage(msg.participant.role) && !isStage(msg.previous)) toast("You're on stage. Your mic is muted — tap the mic to talk.", "success");
       if (!isStage(msg.participant.role) && isStage(msg.previous)) toast("You're a listener now.");
