@@ -112,16 +112,17 @@ INSIDE = """(sel) => {
 }"""
 
 
+@pytest.mark.parametrize("theme", ["light", "dark"])
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390", "1280"])
 def test_the_end_dialog_holds_the_rating_card_and_shows_the_host_a_summary(
-    asgi_server, browser_context, viewport
+    asgi_server, browser_context, viewport, theme
 ):
     host = UserFactory(username="hostess", display_name="Ana Host", hosting_granted=True)
     amy = UserFactory(username="amy", display_name="Amy Listener")
     space = services.space_create(host=host, title="Morning show", speak_policy="everyone")
     pages = {}
     for who in (host, amy):
-        page = browser_context(server=asgi_server, user=who, **viewport).new_page()
+        page = browser_context(server=asgi_server, user=who, color_scheme=theme, **viewport).new_page()
         page.goto(f"{asgi_server.url}/spaces/{space.pk}/")
         page.wait_for_selector("#connection[data-status=open]")
         pages[who.username] = page
@@ -135,7 +136,7 @@ def test_the_end_dialog_holds_the_rating_card_and_shows_the_host_a_summary(
     listener.wait_for_selector("[data-testid=feedback] [data-testid=rate-5]")
     assert listener.evaluate(INSIDE, "[data-testid=ended]") == []
     assert_fits(listener)
-    screenshot(listener, f"space-ended-rating-{viewport['width']}")
+    screenshot(listener, f"space-ended-rating-{theme}-{viewport['width']}")
 
     hosting = pages["hostess"]
     hosting.wait_for_selector("[data-testid=ended] [data-testid=summary]")
@@ -144,7 +145,14 @@ def test_the_end_dialog_holds_the_rating_card_and_shows_the_host_a_summary(
     assert hosting.locator("[data-testid=summary-reactions]").inner_text() == "1"
     assert hosting.evaluate(INSIDE, "[data-testid=ended]") == []
     assert_fits(hosting)
-    screenshot(hosting, f"space-ended-summary-{viewport['width']}")
+    screenshot(hosting, f"space-ended-summary-{theme}-{viewport['width']}")
+    # What the host keeps: the stats page and the list of past Spaces.
+    hosting.goto(f"{asgi_server.url}/spaces/hosted/")
+    hosting.get_by_test_id("hosted-list").wait_for()
+    hosting.click(".hosted-title")
+    hosting.get_by_test_id("summary").wait_for()
+    assert_fits(hosting)
+    screenshot(hosting, f"space-stats-{theme}-{viewport['width']}")
 
 
 def test_captions_give_the_host_one_control_and_an_empty_box_a_quiet_placeholder(
