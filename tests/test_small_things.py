@@ -56,3 +56,18 @@ def test_start_a_space_while_live_links_to_the_live_space(client):
     assert f'href="{space.get_absolute_url()}"' in response.content.decode()
     services.space_end(space=space, by=host)
     assert 'data-testid="already-live"' not in client.get(reverse("rooms:space_new")).content.decode()
+
+
+def test_the_theme_cookie_sets_data_theme_on_the_page_and_the_no_script_toggle_keeps_it(client):
+    assert "data-theme" not in client.get(reverse("home")).content.decode().split(">")[1]
+    response = client.post(reverse("theme_set"), {"theme": "light", "next": "/u/someone/"})
+    assert response.status_code == 302 and response["Location"] == "/u/someone/"
+    assert response.cookies["theme"].value == "light"
+    assert '<html lang="en" data-theme="light">' in client.get(reverse("home")).content.decode()
+    # Anything but light or dark goes back to the system's theme; an outside `next` is not followed.
+    response = client.post(reverse("theme_set"), {"theme": "<script>", "next": "https://evil.example/"})
+    assert response["Location"] == "/"
+    assert response.cookies["theme"].value == ""
+    client.cookies["theme"] = "purple"
+    assert "data-theme" not in client.get(reverse("home")).content.decode().split(">")[1]
+    assert client.get(reverse("theme_set")).status_code == 405
