@@ -58,11 +58,14 @@ def test_home_with_a_long_upcoming_title_fits_a_phone(asgi_server, browser_conte
         scheduled_for=timezone.now() + timedelta(days=1),
     )
     scheduling.space_schedule(host=host, title=LONG_TITLE, scheduled_for=timezone.now() + timedelta(days=2))
+    services.space_create(host=host, title="On air", speak_policy="everyone")
     for name, viewport in (("390", PHONE), ("1280", DESKTOP)):
         page = browser_context(server=asgi_server, user=viewer, **viewport).new_page()
         page.goto(f"{asgi_server.url}/")
         page.wait_for_selector("[data-testid=upcoming] .upcoming-row")
         assert_fits(page)
+        # Names in the live bar and on stage wrap rather than being cut to "Mara N…".
+        assert page.locator(".live-bar .name").first.evaluate("el => el.scrollWidth <= el.clientWidth")
         title = page.locator(".upcoming-row strong").last
         assert title.evaluate("el => el.scrollWidth <= el.clientWidth")  # wrapped, not cut
         screenshot(page, f"home-upcoming-{name}")
