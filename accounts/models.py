@@ -43,6 +43,7 @@ class User(AbstractUser):
     )
     is_suspended = models.BooleanField(default=False)
     suspended_at = models.DateTimeField(null=True, blank=True)
+    suspension_reason = models.TextField(blank=True, help_text="Shown to the person, with how to appeal.")
 
     class Meta:
         indexes = [models.Index(fields=["-follower_count"], name="user_follower_count_idx")]

@@ -10,3 +10,6 @@ HOST_MIN_FOLLOWERS = 600
 # Avatars: the largest upload accepted, and the square sizes (px) kept of it.
 AVATAR_MAX_BYTES = 5 * 1024 * 1024
 AVATAR_SIZES = (256, 64)
+
+# A date of birth further back than this many years is taken for a typo.
+OLDEST_AGE_YEARS = 120

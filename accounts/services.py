@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -89,13 +90,20 @@ def follow_delete(*, follower: User, followee: User) -> bool:
 
 
 def profile_update(
-    *, user: User, display_name: str, bio: str, time_zone: str, avatar_crops: dict | None = None
+    *,
+    user: User,
+    display_name: str,
+    bio: str,
+    time_zone: str,
+    date_of_birth: datetime.date | None = None,
+    avatar_crops: dict | None = None,
 ) -> User:
     """Save profile fields; `avatar_crops` is the output of `accounts.avatars.process_avatar`."""
     user.display_name = display_name
     user.bio = bio
     user.time_zone = time_zone
-    fields = ["display_name", "bio", "time_zone"]
+    user.date_of_birth = date_of_birth
+    fields = ["display_name", "bio", "time_zone", "date_of_birth"]
     if avatar_crops:
         large, small = (avatar_crops[size] for size in rules.AVATAR_SIZES)
         old = [f for f in (user.avatar, user.avatar_small) if f]
@@ -115,15 +123,16 @@ def user_grant_hosting(*, user: User, by: User) -> None:
     User.objects.filter(pk=user.pk).update(hosting_granted=True)
 
 
-def user_suspend(*, user: User, by: User) -> None:
-    """Suspend an account: it can no longer sign in or host. Other apps react to `is_suspended`."""
+def user_suspend(*, user: User, by: User, reason: str = "") -> None:
+    """Suspend an account: it can no longer sign in or host. Other apps react to `is_suspended`.
+    `reason` is shown to the person when they try to sign in, with how to appeal."""
     if not by.is_staff:
         raise PermissionDenied("Only staff can suspend accounts.")
     if user.is_superuser and not by.is_superuser:
         raise PermissionDenied("Moderators can't suspend administrators.")
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(
-            is_suspended=True, is_active=False, suspended_at=timezone.now()
+            is_suspended=True, is_active=False, suspended_at=timezone.now(), suspension_reason=reason.strip()
         )
         _end_sessions(user_id=user.pk)
 
@@ -131,7 +140,9 @@ def user_suspend(*, user: User, by: User) -> None:
 def user_reinstate(*, user: User, by: User) -> None:
     if not by.is_staff:
         raise PermissionDenied("Only staff can reinstate accounts.")
-    User.objects.filter(pk=user.pk).update(is_suspended=False, is_active=True, suspended_at=None)
+    User.objects.filter(pk=user.pk).update(
+        is_suspended=False, is_active=True, suspended_at=None, suspension_reason=""
+    )
 
 
 def _end_sessions(*, user_id: int) -> None:

@@ -77,12 +77,18 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
                 display_name=form.cleaned_data["display_name"],
                 bio=form.cleaned_data["bio"],
                 time_zone=form.cleaned_data["time_zone"],
+                date_of_birth=form.cleaned_data["date_of_birth"],
                 avatar_crops=form.cleaned_data["avatar"],
             )
             messages.success(request, "Profile saved.")
             return redirect(user)
     else:
         form = ProfileForm(
-            initial={"display_name": user.display_name, "bio": user.bio, "time_zone": user.time_zone}
+            initial={
+                "display_name": user.display_name,
+                "bio": user.bio,
+                "time_zone": user.time_zone,
+                "date_of_birth": user.date_of_birth,
+            }
         )
     return render(request, "accounts/profile_edit.html", {"form": form})

@@ -37,6 +37,7 @@ def action_with_note(
     apply: Callable,
     describe: Callable = str,
     danger: bool = False,
+    note_help: str = "",
 ):
     """Run an admin action after asking for a note: the first POST shows the note page, the second
     calls `apply(obj, note)` for each object and reports what happened. Other apps' admins use it for
@@ -65,6 +66,7 @@ def action_with_note(
         "action": request.POST.get("action", ""),
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "note_max": NOTE_MAX,
+        "note_help": note_help,
     }
     return TemplateResponse(request, "admin/moderation/action_note.html", context)
 
@@ -418,6 +420,7 @@ class UserAdmin(AccountsUserAdmin):
             title="Suspend accounts",
             button="Suspend",
             danger=True,
+            note_help="the person sees it as the reason, with how to appeal",
             apply=lambda user, note: services.account_suspend(user=user, by=request.user, note=note),
         )
 

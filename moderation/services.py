@@ -264,7 +264,9 @@ def account_suspend(*, user: User, by: User, note: str = "") -> None:
     from rooms.protocol import CLOSE_FORCED
 
     with transaction.atomic():
-        account_services.user_suspend(user=user, by=by)  # refuses to touch superusers for non-superusers
+        account_services.user_suspend(
+            user=user, by=by, reason=note
+        )  # refuses to touch superusers for non-superusers
         # Every socket of theirs, in any Space, closes once this commits (the per-user group of
         # rooms/events.py). Published first, so it reaches them before "removed" or "ended" does.
         publish_on_commit(

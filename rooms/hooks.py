@@ -40,6 +40,11 @@ space_audience: list[Callable[..., Iterable[int]]] = []
 # its host or "moderator"); a receiver's writes commit or roll back with the cancellation.
 space_cancelled = Signal()
 
+# Sent inside the transaction that ends a live Space (space=), as its summary is computed; each
+# receiver returns a list of extra figures for the host, [{"key", "label", "value"}] (ticketing:
+# tickets sold and ticket revenue).
+space_summary_figures = Signal()
+
 # Sent inside the transaction that removes a participant from a Space (space=, participant=, by=).
 participant_removed = Signal()
 

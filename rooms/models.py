@@ -46,6 +46,9 @@ class Space(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     ended_reason = models.CharField(max_length=32, blank=True)
+    # Kept while live for the host's summary: the most listeners at once, and reactions sent.
+    peak_listeners = models.PositiveIntegerField(default=0)
+    reaction_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -94,6 +97,7 @@ class Participant(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     stage_since = models.DateTimeField(null=True, blank=True)
+    was_on_stage = models.BooleanField(default=False, help_text="Ever on stage in this Space.")
     removed_at = models.DateTimeField(null=True, blank=True)
     removed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -209,3 +213,29 @@ class ScheduleRevision(models.Model):
 
     def __str__(self) -> str:
         return f"Space {self.space_id} revision {self.sequence}"
+
+
+class SpaceSummary(models.Model):
+    """The host's figures for a Space that went live, computed once when it ends (rooms.services
+    `space_end`) from what was stored while it ran, and kept."""
+
+    space = models.OneToOneField(Space, on_delete=models.CASCADE, primary_key=True, related_name="summary")
+    duration_seconds = models.PositiveIntegerField()
+    peak_listeners = models.PositiveIntegerField()
+    total_listeners = models.PositiveIntegerField(help_text="Different people who joined, besides the host.")
+    speakers = models.PositiveIntegerField(help_text="People besides the host who were on stage.")
+    reactions = models.PositiveIntegerField()
+    caption_lines = models.PositiveIntegerField()
+    # Figures the apps above rooms add (ticketing: tickets sold, revenue), as [{key, label, value}].
+    extra_figures = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "Space summaries"
+
+    def __str__(self) -> str:
+        return f"Summary of {self.space_id}"
+
+    @property
+    def duration_minutes(self) -> int:
+        return round(self.duration_seconds / 60)

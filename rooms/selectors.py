@@ -375,3 +375,12 @@ def reminder_count(*, space: Space) -> int:
 
 def schedule_sequence(*, space: Space) -> int:
     return ScheduleRevision.objects.filter(space=space).values_list("sequence", flat=True).first() or 0
+
+
+def hosted_spaces_with_summaries(*, host, limit: int = 100) -> QuerySet[Space]:
+    """A host's Spaces that went live and ended, newest first, with their summaries."""
+    return (
+        Space.objects.filter(host=host, state=Space.State.ENDED)
+        .select_related("summary")
+        .order_by("-ended_at", "-pk")[:limit]
+    )

@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, Exists, Max, OuterRef
+from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from accounts.selectors import is_moderator
@@ -28,7 +28,7 @@ from . import hooks, protocol, reminders
 from .access import entry_refusal
 from .audio import may_signal, stage_close, stage_open
 from .events import CLOSE_EVENT, publish_on_commit
-from .models import TITLE_MAX, Connection, Participant, Space, validate_topics
+from .models import TITLE_MAX, CaptionLine, Connection, Participant, Space, SpaceSummary, validate_topics
 from .rules import COHOSTS_MAX, SPEAKERS_MAX, STAGE_MAX
 from .selectors import (
     fresh_connections,
@@ -159,7 +159,19 @@ def _set_role(space: Space, p: Participant, role: str, *, by_id: int | None) -> 
     elif p.stage_since is None:
         p.stage_since = timezone.now()
         p.muted = True  # nobody is heard before they choose to be
-    p.save(update_fields=["role", "muted", "stage_since", "hand_raised_at", "invited_at", "invited_by"])
+    if role != Role.LISTENER:
+        p.was_on_stage = True
+    p.save(
+        update_fields=[
+            "role",
+            "muted",
+            "stage_since",
+            "was_on_stage",
+            "hand_raised_at",
+            "invited_at",
+            "invited_by",
+        ]
+    )
     if (previous == Role.LISTENER) != (role == Role.LISTENER):
         _publish_listener_count(space)  # someone joined or left the audience
         transaction.on_commit(home_cache_clear)  # the live bar shows who is on stage
@@ -194,8 +206,15 @@ def _clear_invite(space: Space, p: Participant, reason: str) -> None:
     )
 
 
+def _note_listener_count(space: Space, count: int) -> None:
+    """Keep the most listeners the Space has had at once, for the host's summary."""
+    Space.objects.filter(pk=space.pk, peak_listeners__lt=count).update(peak_listeners=count)
+
+
 def _publish_listener_count(space: Space) -> None:
-    publish_on_commit(space.pk, {"type": "listener_count", "count": listener_count(space_id=space.pk)})
+    count = listener_count(space_id=space.pk)
+    _note_listener_count(space, count)
+    publish_on_commit(space.pk, {"type": "listener_count", "count": count})
 
 
 # --- the Space itself ----------------------------------------------------------------------------
@@ -307,12 +326,34 @@ def space_end(*, space: Space, by=None) -> Space:
         Connection.objects.filter(space=space).delete()
         transaction.on_commit(home_cache_clear)
         if was_live:
+            _summary_record(space)
             publish_on_commit(space.pk, {"type": "space_ended", "reason": reason})
             transaction.on_commit(lambda: stage_close(space_id=space.pk))
             from .captions.service import transcript_improve_later
 
             transcript_improve_later(space=space)
     return space
+
+
+def _summary_record(space: Space) -> SpaceSummary:
+    """The host's figures, computed once as the Space ends (with it locked), from what was kept."""
+    others = Participant.objects.filter(space=space).exclude(user_id=space.host_id)
+    figures = others.aggregate(total=Count("pk"), speakers=Count("pk", filter=Q(was_on_stage=True)))
+    extra: list[dict] = []
+    for _receiver, response in hooks.space_summary_figures.send(sender=Space, space=space):
+        extra.extend(response or [])
+    return SpaceSummary.objects.create(
+        space=space,
+        duration_seconds=max(
+            int((space.ended_at - (space.started_at or space.created_at)).total_seconds()), 0
+        ),
+        peak_listeners=space.peak_listeners,
+        total_listeners=figures["total"],
+        speakers=figures["speakers"],
+        reactions=space.reaction_count,
+        caption_lines=CaptionLine.objects.filter(space=space).count(),
+        extra_figures=extra,
+    )
 
 
 def captions_toggle(*, space: Space, by, on: bool) -> Space:
@@ -354,6 +395,7 @@ def participant_join(*, space: Space, user, channel_name: str, process: str) -> 
                 participant.save(update_fields=["left_at"])
             if participant.role == Role.LISTENER:
                 count = listener_count(space_id=space.pk)
+                _note_listener_count(space, count)
                 if count <= protocol.LISTENERS_SHOWN:
                     publish_on_commit(
                         space.pk,
@@ -761,6 +803,7 @@ def reaction_send(*, space: Space, by, emoji: str) -> None:
         sent = 1
     if sent > settings.SPACES_REACTIONS_PER_WINDOW:
         raise RateLimited("You're sending reactions too fast. Wait a few seconds and try again.")
+    Space.objects.filter(pk=space.pk).update(reaction_count=F("reaction_count") + 1)
     publish_on_commit(space.pk, {"type": "reaction", "user_id": by.pk, "emoji": emoji})
 
 

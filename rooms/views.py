@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from accounts.selectors import is_moderator
 from accounts.services import hosting_eligibility
 
 from . import services
@@ -16,6 +17,7 @@ from .audio import audio_config
 from .forms import SpaceForm
 from .hooks import space_page_extra
 from .models import Space
+from .selectors import hosted_spaces_with_summaries
 
 
 @login_required
@@ -39,7 +41,13 @@ def space_new(request: HttpRequest) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             return redirect(space)
-    context = {"eligibility": eligibility, "form": form, "schedule_url": reverse("rooms:schedule_new")}
+    context = {
+        "eligibility": eligibility,
+        "form": form,
+        "schedule_url": reverse("rooms:schedule_new"),
+        # Already live: say where, with a way back to it, rather than only refusing a second one.
+        "live_space": Space.objects.filter(host=request.user, state=Space.State.LIVE).first(),
+    }
     return render(request, "rooms/space_new.html", context)
 
 
@@ -68,3 +76,27 @@ def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
     }
     context.update(feedback_url=feedback_url, is_host=request.user.pk == space.host_id)
     return render(request, "rooms/space.html", context)
+
+
+def _summary_viewer_may_see(*, space: Space, user) -> bool:
+    return user.pk == space.host_id or is_moderator(user=user, perm="rooms.end_space")
+
+
+@login_required
+def space_stats(request: HttpRequest, space_id: int) -> HttpResponse:
+    """The host's summary of an ended Space (host and moderators only). With htmx, just the figures
+    (the end dialog on the Space page loads them)."""
+    space = Space.objects.select_related("host", "summary").filter(pk=space_id).first()
+    if space is None or not _summary_viewer_may_see(space=space, user=request.user):
+        raise Http404("No such Space.")
+    summary = getattr(space, "summary", None)
+    if request.headers.get("HX-Request"):
+        return render(request, "rooms/_summary.html", {"space": space, "summary": summary})
+    return render(request, "rooms/stats.html", {"space": space, "summary": summary})
+
+
+@login_required
+def spaces_hosted(request: HttpRequest) -> HttpResponse:
+    """The host's past Spaces, each with its summary figures."""
+    spaces = hosted_spaces_with_summaries(host=request.user)
+    return render(request, "rooms/hosted.html", {"spaces": spaces})

@@ -197,7 +197,13 @@ else:
     EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Spaces <no-reply@spaces.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Without an explicit SITE_URL, links in emails and .ics files point where `make run` listens
+# (a wildcard listening address is reached through the loopback one).
+_LISTEN_HOST = env_str("SPACES_HOST", "127.0.0.1")
+if _LISTEN_HOST in {"", "0.0.0.0", "::", "[::]"}:
+    _LISTEN_HOST = "127.0.0.1"
+SITE_URL = env_str("SITE_URL", f"http://{_LISTEN_HOST}:{env_str('SPACES_PORT', '8000')}").rstrip("/")
+SPACES_APPEALS_EMAIL = env_str("SPACES_APPEALS_EMAIL", "appeals@spaces.localhost")
 
 # --- auth ------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

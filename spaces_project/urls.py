@@ -3,7 +3,7 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
-from .views import healthz, home
+from .views import healthz, home, theme_set
 
 admin.site.site_header = "Spaces moderation"
 admin.site.site_title = "Spaces admin"
@@ -12,6 +12,7 @@ admin.site.index_title = "Moderation"
 urlpatterns = [
     path("", home, name="home"),
     path("healthz", healthz, name="healthz"),
+    path("theme/", theme_set, name="theme_set"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),

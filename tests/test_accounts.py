@@ -1,5 +1,6 @@
 """Accounts: follows, hosting eligibility, profiles, admin and the demo seed."""
 
+import datetime
 import re
 
 import pytest
@@ -248,7 +249,65 @@ def test_profile_edit_refuses_overlong_bio(client):
     assert "at most 300 characters" in response.content.decode()
 
 
+def test_profile_edit_collects_a_date_of_birth_and_shows_it_back(client):
+    user = UserFactory()
+    client.force_login(user)
+    page = client.get(reverse("profile_edit")).content.decode()
+    assert 'type="date" name="date_of_birth"' in page
+    response = client.post(
+        reverse("profile_edit"), {"time_zone": "UTC", "date_of_birth": "1990-04-30", "display_name": "Ana"}
+    )
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.date_of_birth == datetime.date(1990, 4, 30)
+    assert 'value="1990-04-30"' in client.get(reverse("profile_edit")).content.decode()
+    # Never shown on the public profile.
+    assert "1990" not in client.get(user.get_absolute_url()).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("2999-01-01", "can&#x27;t be in the future"),
+        ("1800-01-01", "Check the year"),
+        ("30/04/1990x", "Enter a valid date"),
+    ],
+)
+def test_profile_edit_refuses_an_impossible_date_of_birth_and_keeps_the_old_one(client, raw, message):
+    user = UserFactory(date_of_birth=datetime.date(1990, 4, 30))
+    client.force_login(user)
+    response = client.post(reverse("profile_edit"), {"time_zone": "UTC", "date_of_birth": raw})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert message in html
+    assert 'class="field has-error"' in html  # beside its field
+    user.refresh_from_db()
+    assert user.date_of_birth == datetime.date(1990, 4, 30)
+
+
 # --- sign-up, verification, password reset ---------------------------------
+
+
+def test_sign_up_password_mismatch_is_shown_beside_the_second_password_like_every_form_error(client):
+    response = client.post(
+        reverse("account_signup"),
+        {
+            "email": "new@example.com",
+            "username": "newperson",
+            "password1": "correct-horse-99x",
+            "password2": "different-horse-99x",
+        },
+    )
+    html = response.content.decode()
+    fields = re.findall(
+        r'<div class="field( has-error)?">(.*?)</div>\s*(?=<div class="field|$|<button)', html, re.S
+    )
+    errored = [body for has_error, body in fields if has_error]
+    assert len(errored) == 1
+    assert 'id="id_password2"' in errored[0]
+    assert 'class="field-error" id="id_password2_error"' in errored[0]
+    assert "You must type the same password each time." in errored[0]
+    assert 'aria-describedby="id_password2_error"' in errored[0]
 
 
 def test_sign_up_sends_a_verification_email_and_confirming_logs_in(client):
@@ -292,7 +351,35 @@ def test_suspended_account_cannot_sign_in(client):
     services.user_suspend(user=user, by=UserFactory(is_staff=True))
     response = client.post(reverse("account_login"), {"login": "gone", "password": PASSWORD})
     assert "_auth_user_id" not in client.session
-    assert response.status_code in (200, 302)
+    assert response.status_code == 403  # the suspended page (below)
+
+
+def test_a_suspended_person_who_signs_in_is_told_why_and_how_to_appeal(client, settings):
+    settings.SPACES_APPEALS_EMAIL = "appeals@spaces.example"
+    user = UserFactory(username="gone")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    services.user_suspend(
+        user=user, by=UserFactory(is_staff=True), reason="Spam links in <b>three</b> Spaces."
+    )
+    response = client.post(reverse("account_login"), {"login": "gone", "password": PASSWORD}, follow=True)
+    html = response.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert response.status_code == 403
+    assert "Your account is suspended" in html
+    assert "Spam links in &lt;b&gt;three&lt;/b&gt; Spaces." in html
+    assert 'href="mailto:appeals@spaces.example?subject=Appeal%3A%20%40gone"' in html
+    # Reinstated: the reason is gone with the suspension.
+    services.user_reinstate(user=user, by=UserFactory(is_staff=True))
+    user.refresh_from_db()
+    assert user.suspension_reason == "" and user.is_active
+
+
+def test_a_wrong_password_for_a_suspended_account_reveals_nothing(client):
+    user = UserFactory(username="gone")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    services.user_suspend(user=user, by=UserFactory(is_staff=True), reason="Private reason")
+    response = client.post(reverse("account_login"), {"login": "gone", "password": "wrong-password-1"})
+    assert "Private reason" not in response.content.decode()
 
 
 def test_suspension_ends_the_sessions_already_open_cached_copies_included(client):

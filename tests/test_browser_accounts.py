@@ -4,7 +4,8 @@ import pytest
 
 from accounts.models import User
 from tests.conftest import screenshot
-from tests.factories import UserFactory, make_users
+from tests.factories import PASSWORD, UserFactory, make_users
+from tests.test_browser_layout import assert_fits
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -39,7 +40,7 @@ def test_sign_up_in_the_browser(asgi_server, browser_context):
     page.fill("input[name=username]", "newperson")
     page.fill("input[name=password1]", "a-long-passphrase-42")
     page.fill("input[name=password2]", "a-long-passphrase-42")
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_url("**/accounts/confirm-email/**")
     assert "verify" in page.content().lower() or "confirm" in page.content().lower()
     assert User.objects.filter(username="newperson").exists()
@@ -53,10 +54,51 @@ def test_sign_up_errors_are_shown(asgi_server, browser_context):
     page.fill("input[name=username]", "taken")
     page.fill("input[name=password1]", "a-long-passphrase-42")
     page.fill("input[name=password2]", "a-long-passphrase-42")
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_load_state()
     assert "already" in page.content().lower()
     screenshot(page, "signup-error-desktop")
+
+
+def test_a_password_mismatch_shows_in_red_under_the_second_password(asgi_server, browser_context):
+    page = browser_context(server=asgi_server, **PHONE).new_page()
+    page.goto(asgi_server.url + "/accounts/signup/")
+    page.fill("input[name=email]", "x@example.com")
+    page.fill("input[name=username]", "newbie")
+    page.fill("input[name=password1]", "a-long-passphrase-42")
+    page.fill("input[name=password2]", "a-long-passphrase-43")
+    page.click("main button[type=submit]")
+    error = page.locator("#id_password2_error")
+    error.wait_for()
+    second = page.locator("#id_password2").bounding_box()
+    first = page.locator("#id_password1").bounding_box()
+    assert error.bounding_box()["y"] > second["y"] > first["y"]  # below its own field, not between
+    assert error.evaluate("el => getComputedStyle(el).color") != page.locator(".help").first.evaluate(
+        "el => getComputedStyle(el).color"
+    )
+    assert_fits(page)
+    screenshot(page, "signup-mismatch-phone")
+
+
+def test_a_suspended_person_sees_why_and_how_to_appeal(asgi_server, browser_context):
+    from allauth.account.models import EmailAddress
+
+    from accounts.services import user_suspend
+
+    user = UserFactory(username="gone")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    user_suspend(user=user, by=UserFactory(is_staff=True), reason="Repeated spam links in Spaces.")
+    for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        page = browser_context(server=asgi_server, **viewport).new_page()
+        page.goto(asgi_server.url + "/accounts/login/")
+        page.fill("input[name=login]", "gone")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("main button[type=submit]")
+        page.get_by_test_id("suspended").wait_for()
+        assert "Repeated spam links" in page.get_by_test_id("suspension-reason").inner_text()
+        assert page.get_by_test_id("appeal-link").get_attribute("href").startswith("mailto:")
+        assert_fits(page)
+        screenshot(page, f"suspended-{name}")
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])

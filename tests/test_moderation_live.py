@@ -239,7 +239,8 @@ def test_a_suspended_user_cannot_sign_in_host_or_join_until_reinstated(client):
     services.account_suspend(user=user, by=mod)
     assert not client.login(username=user.username, password=PASSWORD)
     signed_in = client.post(reverse("account_login"), {"login": user.username, "password": PASSWORD})
-    assert "_auth_user_id" not in client.session and signed_in.status_code in (200, 302)
+    assert "_auth_user_id" not in client.session and signed_in.status_code == 403
+    assert "Your account is suspended" in signed_in.content.decode()
     with pytest.raises(NotEligible, match="suspended"):
         hosting_ensure_allowed(user=user)
     assert "suspended" in entry_refusal(space=live_space(), user=user)

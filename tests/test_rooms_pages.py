@@ -46,7 +46,10 @@ def test_a_host_already_live_is_told_instead_of_opening_a_second_space(client):
     response = client.post(reverse("rooms:space_new"), {**data, "title": "Second"})
     assert response.status_code == 200
     assert Space.objects.filter(host=host).count() == 1
-    assert 'class="alert alert-error"' in response.content.decode()
+    first = Space.objects.get(host=host)
+    html = response.content.decode()
+    assert 'data-testid="already-live"' in html  # told where the live one is, with a way back
+    assert f'href="{first.get_absolute_url()}" data-testid="back-to-live"' in html
 
 
 def test_a_listener_opens_the_live_page_and_a_stranger_to_a_ticketless_space_too(client):

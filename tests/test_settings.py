@@ -138,3 +138,31 @@ def test_email_url_parsing(url, host, port, user, tls, ssl):
 def test_email_url_with_unknown_scheme_is_refused():
     with pytest.raises(ValueError, match="smtp"):
         email_settings_from_url("http://example.com")
+
+
+def _site_url(env: dict) -> str:
+    clean = {k: v for k, v in os.environ.items() if k not in {"SITE_URL", "SPACES_HOST", "SPACES_PORT"}}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s; print(s.SITE_URL)",
+        ],
+        cwd=ROOT,
+        env={**clean, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "spaces_project.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_site_url_follows_spaces_port_unless_set():
+    assert _site_url({}) == "http://127.0.0.1:8000"
+    assert _site_url({"SPACES_PORT": "8123"}) == "http://127.0.0.1:8123"
+    assert _site_url({"SPACES_HOST": "0.0.0.0", "SPACES_PORT": "8123"}) == "http://127.0.0.1:8123"
+    assert _site_url({"SPACES_HOST": "spaces.lan", "SPACES_PORT": "9000"}) == "http://spaces.lan:9000"
+    assert _site_url({"SITE_URL": "https://spaces.example.com/", "SPACES_PORT": "8123"}) == (
+        "https://spaces.example.com"
+    )

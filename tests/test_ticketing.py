@@ -684,6 +684,27 @@ def test_ticket_box_modes():
     assert selectors.ticket_box(space=unticketed, viewer=buyer)["ticket_box"]["mode"] == "none"
 
 
+def test_a_host_who_may_not_sell_sees_what_is_missing_not_a_sell_button(client):
+    from rooms import services as room_services
+
+    host = eligible_host(date_of_birth=None, hosting_granted=True)
+    space = scheduled_space(host)
+    box = selectors.ticket_box(space=space, viewer=host)["ticket_box"]
+    assert box["mode"] == "locked"
+    assert [c.key for c in box["lacking"]] == ["age"]
+    live = room_services.space_create(host=host, title="Live now", speak_policy="everyone")
+    client.force_login(host)
+    for url in (reverse("rooms:scheduled_space", args=[space.pk]), live.get_absolute_url()):
+        html = client.get(url).content.decode()
+        assert 'data-testid="sell-tickets"' not in html
+        assert 'data-testid="tickets-locked"' in html
+        assert "Add your date of birth to your profile" in html
+    # Once the date of birth is on the profile, the card to sell appears.
+    host.date_of_birth = date(1990, 1, 1)
+    host.save(update_fields=["date_of_birth"])
+    assert 'data-testid="sell-tickets"' in client.get(url).content.decode()
+
+
 def test_buy_box_partial_renders_price_and_button(rf):
     from django.template.loader import render_to_string
 

@@ -22,3 +22,4 @@ class TicketingConfig(AppConfig):
         room_hooks.space_admin_figures["n_tickets"] = selectors.tickets_sold_expression
         room_hooks.space_cancelled.connect(services.tickets_refund_on_cancel, dispatch_uid="ticketing-refund")
         room_hooks.space_audience_register(selectors.ticket_holder_ids)
+        room_hooks.space_summary_figures.connect(selectors.summary_figures, dispatch_uid="ticketing-summary")

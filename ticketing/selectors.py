@@ -205,8 +205,9 @@ def ticket_box(*, space, viewer) -> dict:
     """Context for templates/ticketing/_buy_box.html: `{"ticket_box": {...}}`.
 
     `ticket_box.mode` is one of: "none" (not ticketed, nothing to show), "sell" (the host may start
-    selling), "host" (the host's figures), "holder", "checkout" (the viewer's checkout is open),
-    "buy", "sign_in", "sold_out", "closed".
+    selling), "locked" (the host may not sell yet: `lacking` says why), "host" (the host's
+    figures), "holder", "checkout" (the viewer's checkout is open), "buy", "sign_in", "sold_out",
+    "closed".
     """
     signed_in = viewer is not None and viewer.is_authenticated
     is_host = signed_in and viewer.pk == space.host_id
@@ -214,7 +215,12 @@ def ticket_box(*, space, viewer) -> dict:
     box: dict = {"mode": "none", "test_mode": is_test_mode(), "space_id": space.pk}
     if ts is None:
         if is_host and space.state in (Space.State.SCHEDULED, Space.State.LIVE):
-            box.update(mode="sell", settings_url=reverse("ticketing:settings", args=[space.pk]))
+            eligibility = seller_eligibility(user=viewer)
+            if eligibility.allowed:
+                box.update(mode="sell", settings_url=reverse("ticketing:settings", args=[space.pk]))
+            else:
+                # No button that leads to a refusal: a quiet line saying what is still missing.
+                box.update(mode="locked", lacking=eligibility.lacking, seller_url=reverse("ticketing:seller"))
         return {"ticket_box": box}
 
     sold, held = seats_taken(space_id=space.pk)
@@ -254,6 +260,30 @@ def ticket_box(*, space, viewer) -> dict:
         else:
             box["mode"] = "buy"
     return {"ticket_box": box}
+
+
+# --- the host's summary of an ended Space ---------------------------------------
+
+
+def summary_figures(*, space, **_signal) -> list[dict]:
+    """rooms' `space_summary_figures` receiver: tickets sold and the host's share of their money,
+    net of refunds, for a ticketed Space; nothing for one that sold no tickets."""
+    ts = _ticket_settings_of(space)
+    if ts is None:
+        return []
+    totals = LedgerEntry.objects.filter(space_id=space.pk).aggregate(
+        sold=Count("pk", filter=Q(kind=LedgerEntry.Kind.SALE)),
+        refunded=Count("pk", filter=Q(kind=LedgerEntry.Kind.REFUND)),
+        host_share=Coalesce(Sum("host_share_cents"), 0),
+    )
+    return [
+        {"key": "tickets_sold", "label": "Tickets sold", "value": f"{totals['sold'] - totals['refunded']:,}"},
+        {
+            "key": "ticket_revenue",
+            "label": "Ticket revenue (your share)",
+            "value": format_cents(totals["host_share"], ts.currency),
+        },
+    ]
 
 
 # --- earnings ---------------------------------------------------------------

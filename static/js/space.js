@@ -25,6 +25,14 @@ function toast(message, kind = "info") {
   setTimeout(() => node.remove(), 4500);
 }
 
+function hidesCaptions() {
+  return captionsHidden && state?.me?.role !== "host";
+}
+
+// Recognition falling behind is worth one notice, not one per speaker every few seconds.
+const LAG_NOTICE_MS = 30_000;
+let lastLagNotice = -Infinity;
+
 function isStage(role) {
   return STAGE_ROLES.has(role);
 }
@@ -56,6 +64,17 @@ async function postForm(url) {
   }
 }
 
+// Screen readers hear stage changes as one sentence in a polite live region (the stage grid
+// itself is re-rendered on every change, which would read out everyone again).
+const ROLE_WORDS = { host: "the host", cohost: "a co-host", speaker: "a speaker" };
+function announceStage(p, previous) {
+  let text = "";
+  if (isStage(p.role) && !isStage(previous)) text = `${p.name} is on stage as ${ROLE_WORDS[p.role]}.`;
+  else if (!isStage(p.role) && isStage(previous)) text = `${p.name} left the stage.`;
+  else if (p.role !== previous) text = `${p.name} is now ${ROLE_WORDS[p.role]}.`;
+  if (text) $("#stage-announcer").textContent = text;
+}
+
 function send(action) {
   const ref = socket.send(action);
   if (ref === null) toast("You're offline — reconnecting…", "error");
@@ -79,6 +98,7 @@ function placeParticipant(p) {
 const versioned = {
   role_changed(msg) {
     placeParticipant(msg.participant);
+    announceStage(msg.participant, msg.previous);
     if (msg.participant.user_id === state.me.user_id) {
       if (isStage(msg.participant.role) && !isStage(msg.previous)) toast("You're on stage. Your mic is muted — tap the mic to talk.", "success");
       if (!isStage(msg.participant.role) && isStage(msg.previous)) toast("You're a listener now.");
@@ -146,7 +166,10 @@ const ephemeral = {
     return "no-render";
   },
   captions_lagging(msg) {
-    if (state.me.role === "host") toast(msg.message || "Captions are lagging behind.", "error");
+    if (state.me.role === "host" && performance.now() - lastLagNotice >= LAG_NOTICE_MS) {
+      lastLagNotice = performance.now();
+      toast(msg.message || "Captions are lagging behind.", "error");
+    }
     return "no-render";
   },
   signal(msg) {
@@ -220,12 +243,14 @@ function render() {
   $("#hand-label").textContent = me.hand_raised ? "Lower hand" : "Raise hand";
   $("#step-down-button").hidden = !(me.role === "speaker" || me.role === "cohost") || !live;
   $("#end-button").hidden = me.role !== "host" || !live;
+  $("#stage-count").textContent = String(state.stage.filter((p) => p.present !== false).length);
   $("#invite-banner").hidden = !me.invited || onStage;
   $("#captions-host-toggle").hidden = me.role !== "host" || !live;
   $("#captions-host-toggle").setAttribute("aria-pressed", String(state.space.captions));
   $("#captions-host-label").textContent = state.space.captions ? "Captions on" : "Captions off";
-  $("#captions").hidden = !state.space.captions || captionsHidden;
-  $("#captions-viewer-toggle").hidden = !state.space.captions;
+  // The host has one CC control (on/off for everyone) and always sees the captions it turned on.
+  $("#captions").hidden = !state.space.captions || hidesCaptions();
+  $("#captions-viewer-toggle").hidden = !state.space.captions || me.role === "host";
   $("#captions-viewer-label").textContent = captionsHidden ? "Show captions" : "Hide captions";
   if (state.space.state === "ended") showEnded(state.space.ended_reason);
   if (audio) audio.updateState(state);
@@ -235,13 +260,15 @@ function render() {
 
 function showEnded(reason) {
   const overlay = $("#ended");
+  const iAmHost = state?.me?.user_id === state?.space?.host_id;
   const text = {
-    host: "The host ended this Space.",
+    host: iAmHost ? "You ended this Space. Here is how it went." : "The host ended this Space.",
     moderator: "This Space was ended by a moderator.",
     host_gone: "This Space ended because the host left.",
   }[reason] || "This Space has ended.";
   $("#ended-reason").textContent = text;
-  if (overlay.hidden) document.body.dispatchEvent(new CustomEvent("spaces:ended")); // loads the rating prompt
+  // Loads the rating prompt (listeners and speakers) or the summary (the host).
+  if (overlay.hidden) document.body.dispatchEvent(new CustomEvent("spaces:ended"));
   overlay.hidden = false;
   document.body.classList.add("space-ended");
   if (audio) {
@@ -271,7 +298,7 @@ function showClosed(code, reason) {
 }
 
 function showCaption(msg) {
-  if (captionsHidden || !state.space.captions) return;
+  if (hidesCaptions() || !state.space.captions) return;
   const box = $("#caption-lines");
   const key = `${msg.user_id}:${msg.utterance ?? ""}`;
   let line = partialCaptions.get(key);
@@ -372,10 +399,16 @@ function wireControls() {
         await navigator.clipboard.writeText(url);
         toast("Link copied.", "success");
       }
-    } catch {
-      toast(url);
+    } catch (err) {
+      if (err?.name === "AbortError") return; // the share sheet was closed
+      // No clipboard (plain http, or refused): a small sheet with the link ready to copy.
+      const input = $("#share-url");
+      input.value = url;
+      $("#share-sheet").showModal();
+      input.select();
     }
   });
+  $("#share-close").addEventListener("click", () => $("#share-sheet").close());
   $("#sheet-close").addEventListener("click", () => $("#person-sheet").close());
   $("#tap-to-listen").addEventListener("click", () => {
     $("#tap-to-listen").hidden = true;
@@ -388,7 +421,7 @@ function setConnection(status, detail = {}) {
   dot.dataset.status = status;
   const label = {
     connecting: "Connecting…",
-    open: "Live",
+    open: "Connected", // the LIVE badge beside it already says the Space is live
     reconnecting: "Reconnecting…",
     closed: "Disconnected",
   }[status];

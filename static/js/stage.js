@@ -59,10 +59,11 @@ export function renderStage(root, state, { onPerson }) {
       },
       el(
         "button",
-        { class: "seat-button", type: "button", "aria-label": `${p.name}, ${ROLE_LABEL[p.role]}${p.muted ? ", muted" : ""}`, onclick: () => onPerson(p) },
+        // Named by what it shows (name, role, the mic badge's "Muted" / "Mic on"), as axe asks.
+        { class: "seat-button", type: "button", onclick: () => onPerson(p) },
         el("span", { class: "seat-avatar" }, avatar(p, "lg"), el("span", { class: "reaction-bubble", "aria-live": "polite" }), micIcon(p.muted)),
         el("span", { class: "seat-name" }, p.name),
-        el("span", { class: "seat-role" }, ROLE_LABEL[p.role]),
+        el("span", { class: "seat-role" }, el("span", { class: "visually-hidden" }, ", "), ROLE_LABEL[p.role]),
       ),
     ),
   );
@@ -95,7 +96,7 @@ export function renderListeners(root, state, { onPerson }) {
       { class: "listener", dataset: { userId: p.user_id }, "data-testid": `listener-${p.username}` },
       el(
         "button",
-        { class: "seat-button", type: "button", "aria-label": p.name, onclick: () => onPerson(p) },
+        { class: "seat-button", type: "button", onclick: () => onPerson(p) },
         el("span", { class: "seat-avatar" }, avatar(p, "md"), el("span", { class: "reaction-bubble" }), handIds.has(p.user_id) ? el("span", { class: "hand-flag", title: "Hand raised" }, "✋") : null),
         el("span", { class: "seat-name" }, p.name),
       ),
