@@ -93,9 +93,14 @@ def worker_main(engine_path: str, model: str, inbox: Queue, outbox: Connection, 
     # Ctrl-C reaches the whole process group; the parent shuts workers down in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A caption can wait a few milliseconds for the core; the Space's events and audio cannot.
-    # Recognition runs below the server's priority, so on a busy machine it yields first.
-    with contextlib.suppress(OSError):
-        os.nice(WORKER_NICENESS)
+    # Recognition runs only on CPU time nothing else wants (SCHED_IDLE, inherited by the decoder's
+    # threads), so the event loop and the listeners' sockets never wait for it; where that policy
+    # is missing, it runs below the server's priority.
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        with contextlib.suppress(OSError):
+            os.nice(WORKER_NICENESS)
     worker = Worker(engine_path, model)
     outbox.send(("ready",))
     while True:
