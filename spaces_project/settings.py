@@ -323,8 +323,11 @@ SPACES_REPORTS_WINDOW_SECONDS = env_int("SPACES_REPORTS_WINDOW_SECONDS", 600)
 
 # --- ticketing ---
 # With no STRIPE_SECRET_KEY, checkout and payout onboarding are a local test mode (ticketing/gateway.py):
-# clearly marked pages that drive the same services as Stripe's webhooks, and no money moves.
+# clearly marked pages that drive the same services as Stripe's webhooks, and no money moves. That
+# mode exists only with DEBUG on or STRIPE_TEST_MODE=1; with neither and no key, ticket sales are off
+# (otherwise anyone could "pay" with a button on a server whose operator never configured Stripe).
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_TEST_MODE = env_bool("STRIPE_TEST_MODE", DEBUG)
 # The signing secret of the webhook endpoint (whsec_...); with a second endpoint for Connect events
 # (hosts' account.updated), both secrets, comma-separated.
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")

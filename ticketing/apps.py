@@ -10,7 +10,7 @@ class TicketingConfig(AppConfig):
         from notifications import hooks as notification_hooks
         from rooms import hooks as room_hooks
 
-        from . import selectors, services
+        from . import checks, selectors, services  # noqa: F401  (checks registers itself)
 
         room_hooks.entry_rule_register(
             room_hooks.EntryRule(

@@ -32,7 +32,7 @@ from rooms.models import Space
 
 from . import rules, selectors
 from .commission import format_cents, split
-from .gateway import CheckoutRequest, GatewayError, get_gateway
+from .gateway import SALES_OFF_MESSAGE, CheckoutRequest, GatewayError, get_gateway, sales_enabled
 from .models import Hold, LedgerEntry, PayoutAccount, Ticket, TicketSettings, WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def payout_account_onboarding_url(*, user: User, refresh_url: str, return_url: s
     """Create the host's Express account if they have none, and return a fresh onboarding link."""
     if user.is_suspended:
         raise PermissionDenied("Your account is suspended, so you can't sell tickets.")
-    gateway = get_gateway()
+    gateway = get_gateway()  # GatewayError when ticket sales are off on this server
     account = PayoutAccount.objects.filter(user=user).first()
     if account is None:
         # The provider call is idempotent per user, so a double click makes one account.
@@ -109,6 +109,8 @@ def ticket_settings_save(
     """Start selling tickets for a Space, or change its price, cap or closing time."""
     if by.pk != space.host_id:
         raise PermissionDenied("Only the host can sell tickets for this Space.")
+    if not sales_enabled():
+        raise PermissionDenied(SALES_OFF_MESSAGE)
     validate_price_cents(price_cents)
     if not 1 <= capacity <= rules.MAX_CAPACITY:
         raise ValidationError(f"Offer between 1 and {rules.MAX_CAPACITY:,} tickets.", code="capacity_range")
@@ -180,6 +182,8 @@ def ticket_purchase_begin(*, space: Space, buyer: User, success_url: str, cancel
         raise PermissionDenied("Your account is suspended.")
     if buyer.pk == space.host_id:
         raise TicketError("You're the host of this Space, so you don't need a ticket.")
+    if not sales_enabled():
+        raise TicketError("Tickets can't be bought on this server right now: payments aren't set up.")
 
     # In a rush most people arrive after the last ticket went: tell them without queueing for the
     # lock. Issued tickets only ever go away by refund, so "sold out" read here stays true.

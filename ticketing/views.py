@@ -21,7 +21,7 @@ from rooms.models import Space
 from . import local, selectors, services
 from .commission import format_cents, split
 from .forms import TicketSettingsForm
-from .gateway import GatewayError, is_test_mode
+from .gateway import SALES_OFF_MESSAGE, GatewayError, is_test_mode, sales_enabled
 from .models import Hold, PayoutAccount, Ticket, TicketSettings
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ def seller(request: HttpRequest) -> HttpResponse:
             "account": PayoutAccount.objects.filter(user=request.user).first(),
             "spaces": selectors.sellable_spaces(host=request.user),
             "test_mode": is_test_mode(),
+            "sales_off": None if sales_enabled() else SALES_OFF_MESSAGE,
         },
     )
 
@@ -137,6 +138,7 @@ def ticket_settings(request: HttpRequest, space_id: int) -> HttpResponse:
             "price_locked": current is not None and Ticket.objects.filter(space=space).exists(),
             "rate_percent": example.rate_bps / 100,
             "test_mode": is_test_mode(),
+            "sales_off": None if sales_enabled() else SALES_OFF_MESSAGE,
         },
     )
 
@@ -233,7 +235,9 @@ def earnings(request: HttpRequest) -> HttpResponse:
 
 def _test_mode_only() -> None:
     if not is_test_mode():
-        raise Http404("The test checkout only exists when no Stripe key is configured.")
+        raise Http404(
+            "The test checkout only exists in test mode (no Stripe key, and DEBUG or STRIPE_TEST_MODE on)."
+        )
 
 
 @login_required
