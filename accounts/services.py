@@ -98,12 +98,13 @@ def profile_update(
     fields = ["display_name", "bio", "time_zone"]
     if avatar_crops:
         large, small = (avatar_crops[size] for size in rules.AVATAR_SIZES)
-        old = [f for f in (user.avatar, user.avatar_small) if f]
+        # Names now: FieldFile.save() renames the same object, so the old names must be read first.
+        old = [(f.storage, f.name) for f in (user.avatar, user.avatar_small) if f]
         user.avatar.save(large.name, large, save=False)
         user.avatar_small.save(small.name, small, save=False)
         fields += ["avatar", "avatar_small"]
-        for f in old:
-            transaction.on_commit(lambda name=f.name, storage=f.storage: storage.delete(name))
+        for storage, name in old:
+            transaction.on_commit(lambda storage=storage, name=name: storage.delete(name))
     user.full_clean(exclude=["password", "username", "email", "avatar", "avatar_small"])
     user.save(update_fields=fields)
     return user

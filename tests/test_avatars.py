@@ -116,3 +116,18 @@ def test_exactly_5_mb_is_not_refused_for_size(client, signed_in, settings):
     assert len(data) == 5 * 1024 * 1024
     response = upload(client, "exact.png", data, "image/png")
     assert response.status_code == 302
+
+
+def test_replacing_an_avatar_keeps_the_new_files_and_deletes_the_old(
+    client, signed_in, tmp_path, django_capture_on_commit_callbacks
+):
+    for n in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert upload(client, f"me{n}.jpg", image_bytes()).status_code == 302
+        signed_in.refresh_from_db()
+        assert (tmp_path / signed_in.avatar.name).is_file()
+        assert (tmp_path / signed_in.avatar_small.name).is_file()
+        kept = sorted(p.name for p in tmp_path.rglob("*.webp"))
+        assert kept == sorted(
+            name.rsplit("/", 1)[-1] for name in (signed_in.avatar.name, signed_in.avatar_small.name)
+        )
