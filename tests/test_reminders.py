@@ -191,13 +191,17 @@ def test_remove_link_in_the_email_removes_the_reminder_without_signing_in(client
     services.reminder_remove(user=person, space=space)
     services.reminder_set(user=person, space=space)
 
-    response = client.get(link_from(message, "Remove this reminder"))
+    # Opening the link (as a mail scanner would) only asks; the page's button removes it.
+    asked = client.get(link_from(message, "Remove this reminder"))
+    assert asked.status_code == 200 and 'data-testid="confirm"' in asked.content.decode()
+    assert Reminder.objects.filter(user=person).exists()
+    response = client.post(link_from(message, "Remove this reminder"))
     assert response.status_code == 200
     assert "Reminder removed" in response.content.decode()
     assert not Reminder.objects.filter(user=person).exists()
     assert not Delivery.objects.filter(recipient=person, status=Delivery.Status.PENDING).exists()
     # Clicking again is harmless.
-    again = client.get(link_from(message, "Remove this reminder"))
+    again = client.post(link_from(message, "Remove this reminder"))
     assert again.status_code == 200 and "nothing changed" in again.content.decode()
 
 
@@ -252,7 +256,10 @@ def test_stop_link_turns_emails_off_but_keeps_the_in_app_list(client):
     space = schedule()
     person = UserFactory()
     message = sent_reminder(space, person)
-    response = client.get(link_from(message, "Stop these emails"))
+    asked = client.get(link_from(message, "Stop these emails")).content.decode()
+    assert "Stop notification emails?" in asked
+    assert not EmailPreference.objects.filter(user=person, email_opt_out=True).exists()
+    response = client.post(link_from(message, "Stop these emails"))
     assert "Emails stopped" in response.content.decode()
     assert EmailPreference.objects.get(user=person).email_opt_out is True
 
@@ -268,7 +275,7 @@ def test_stop_link_turns_emails_off_but_keeps_the_in_app_list(client):
 def test_stop_link_can_be_undone_from_its_page(client):
     person = UserFactory()
     token = services.email_link_token(user_id=person.pk, action=services.STOP_EMAILS)
-    page = client.get(reverse("notifications:email_link", args=[token])).content.decode()
+    page = client.post(reverse("notifications:email_link", args=[token])).content.decode()
     undo = re.search(r'name="undo" value="([^"]+)"', page).group(1)
     response = client.post(reverse("notifications:email_link", args=[token]), {"undo": undo})
     assert "Emails are back on" in response.content.decode()

@@ -483,13 +483,26 @@ def test_local_checkout_does_not_exist_when_stripe_is_configured(client):
     assert client.get(reverse("ticketing:local_checkout", args=["cs_local_1_ab"])).status_code == 404
 
 
-def test_checkout_cancel_page_releases_the_buyers_hold(client):
+def test_checkout_cancel_page_releases_the_buyers_hold_only_on_post(client):
     space = ticketed_space(capacity=1)
     buyer = UserFactory()
     begin(space, buyer)
     client.force_login(buyer)
+    # A GET (Stripe's cancel link, or any site's <img>) changes nothing.
     client.get(reverse("ticketing:checkout_cancel", args=[space.pk]))
+    assert selectors.seats_taken(space_id=space.pk) == (0, 1)
+    page = client.get(space.get_absolute_url()).content.decode()
+    assert 'data-testid="give-up-seat"' in page
+    client.post(reverse("ticketing:checkout_cancel", args=[space.pk]))
     assert selectors.seats_taken(space_id=space.pk) == (0, 0)
+
+
+def test_payouts_refresh_by_get_creates_no_account(client):
+    user = UserFactory()
+    client.force_login(user)
+    response = client.get(reverse("ticketing:payouts_refresh"), follow=True)
+    assert not PayoutAccount.objects.filter(user=user).exists()
+    assert "Continue Stripe setup" in response.content.decode()
 
 
 # --- refunds ---------------------------------------------------------------------------

@@ -54,8 +54,11 @@ def payouts_connect(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def payouts_refresh(request: HttpRequest) -> HttpResponse:
-    # Stripe sends the host here when an onboarding link has expired: hand out a fresh one.
-    return _to_onboarding(request)
+    # Stripe sends the host here (a GET) when an onboarding link has expired. A GET changes nothing,
+    # or any page could make someone's browser create an account at the provider: the seller page's
+    # button asks for a fresh link with a POST.
+    messages.info(request, "That Stripe setup link expired. Press “Continue Stripe setup” for a fresh one.")
+    return redirect("ticketing:seller")
 
 
 def _to_onboarding(request: HttpRequest) -> HttpResponse:
@@ -185,12 +188,17 @@ def checkout_return(request: HttpRequest, space_id: int) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def checkout_cancel(request: HttpRequest, space_id: int) -> HttpResponse:
-    """Where checkout sends a buyer who backs out: close their checkout so the seat goes back on sale."""
+    """Where checkout sends a buyer who backs out (a GET: nothing changes, the seat stays held until
+    the hold lapses), and where the ticket box's "Give up my seat" posts to close the checkout."""
     space = get_object_or_404(Space, pk=space_id)
+    if request.method == "GET":
+        messages.info(request, "Checkout cancelled. You haven't been charged.")
+        return redirect(space.get_absolute_url())
     for hold in Hold.objects.filter(space=space, buyer=request.user, status=Hold.Status.OPEN):
         services.hold_expire(hold=hold)
-    messages.info(request, "Checkout cancelled. You haven't been charged.")
+    messages.info(request, "Your seat is back on sale. You haven't been charged.")
     return redirect(space.get_absolute_url())
 
 
