@@ -340,6 +340,26 @@ def test_block_button_blocks_and_unblocks_over_htmx(client):
     assert not HostBlock.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/x", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"]
+)
+def test_block_and_unblock_never_redirect_off_site(client, target):
+    host, pest = UserFactory(), UserFactory()
+    client.force_login(host)
+    for view in ("moderation:block", "moderation:unblock"):
+        response = client.post(reverse(view, args=[pest.username]), {"next": target})
+        assert response.status_code == 302
+        assert response["Location"] == reverse("moderation:blocks")
+
+
+def test_block_goes_back_to_a_page_on_this_site(client):
+    host, pest = UserFactory(), UserFactory()
+    client.force_login(host)
+    back = reverse("profile", args=[pest.username])
+    response = client.post(reverse("moderation:block", args=[pest.username]), {"next": back})
+    assert response["Location"] == back
+
+
 def test_block_needs_post_and_sign_in(client):
     pest = UserFactory()
     assert client.post(reverse("moderation:block", args=[pest.username])).status_code == 302
