@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from . import rules
 from .models import Follow, User
+from .validators import validate_single_line
 
 
 class NotEligible(PermissionDenied):
@@ -92,6 +93,7 @@ def profile_update(
     *, user: User, display_name: str, bio: str, time_zone: str, avatar_crops: dict | None = None
 ) -> User:
     """Save profile fields; `avatar_crops` is the output of `accounts.avatars.process_avatar`."""
+    validate_single_line(display_name)
     user.display_name = display_name
     user.bio = bio
     user.time_zone = time_zone

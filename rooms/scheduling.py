@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import hosting_ensure_allowed
+from accounts.validators import has_control_characters
 from notifications import services as notifications
 
 from . import hooks, rules
@@ -67,6 +68,10 @@ def _clean_title_topics(title: str, topics: list[str]) -> tuple[str, list[str]]:
         raise ValidationError("Give your Space a title.", code="title")
     if len(title) > Space._meta.get_field("title").max_length:
         raise ValidationError("Keep the title to 70 characters.", code="title")
+    if has_control_characters(title):
+        raise ValidationError(
+            "Use one line of text, without line breaks or control characters.", code="title"
+        )
     topics = [t.strip() for t in topics if t and t.strip()]
     validate_topics(topics)
     return title, topics

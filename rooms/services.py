@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from accounts.selectors import is_moderator
 from accounts.services import hosting_ensure_allowed
+from accounts.validators import validate_single_line
 from notifications import services as notifications
 
 from . import hooks, protocol
@@ -218,6 +219,7 @@ def space_create(
         raise ValidationError("Give your Space a title.")
     if len(title) > TITLE_MAX:
         raise ValidationError(f"Titles are up to {TITLE_MAX} characters; this one has {len(title)}.")
+    validate_single_line(title)
     topics = [t.strip() for t in topics]
     validate_topics(topics)
     if speak_policy not in Space.SpeakPolicy.values:
