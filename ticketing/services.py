@@ -368,6 +368,54 @@ def ticket_issue(
 # --- Stripe events --------------------------------------------------------------
 
 
+# The object fields each event type reads, and the types they may have (None: absent or null).
+_OBJECT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "id": str,
+    "metadata": dict,
+    "client_reference_id": str,
+    "payment_status": str,
+    "payment_intent": str,
+    "amount_total": int,
+    "currency": str,
+    "charges_enabled": bool,
+    "payouts_enabled": bool,
+    "details_submitted": bool,
+}
+_ID_MAX = WebhookEvent._meta.get_field("event_id").max_length
+_TYPE_MAX = WebhookEvent._meta.get_field("type").max_length
+
+
+def stripe_event_problem(event: Any) -> str:
+    """What is wrong with a (verified) event's shape, or "" if `stripe_event_handle` can apply it.
+
+    A correctly signed event can still be malformed (a bug at the provider, or a replayed test
+    payload); it is refused with a 400 rather than failing half-way.
+    """
+    if not isinstance(event, dict):
+        return "An event is a JSON object."
+    event_id, event_type, created = event.get("id"), event.get("type"), event.get("created")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= _ID_MAX:
+        return f"id must be a string of 1 to {_ID_MAX} characters."
+    if not isinstance(event_type, str) or not 0 < len(event_type) <= _TYPE_MAX:
+        return f"type must be a string of 1 to {_TYPE_MAX} characters."
+    if type(created) is not int or not 0 <= created < 2**62:
+        return "created must be a whole number of seconds."
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        return "data.object must be an object."
+    for name, expected in _OBJECT_FIELDS.items():
+        value = data["object"].get(name)
+        ok = value is None or (type(value) is int if expected is int else isinstance(value, expected))
+        if not ok or (isinstance(value, str) and len(value) > _ID_MAX):
+            return f"data.object.{name} has the wrong type or length."
+    metadata = data["object"].get("metadata") or {}
+    if not all(isinstance(v, str) and len(v) <= _ID_MAX for v in metadata.values()):
+        return "data.object.metadata values must be short strings."
+    if event_type == "account.updated" and not data["object"].get("id"):
+        return "account.updated needs data.object.id."
+    return ""
+
+
 def stripe_event_handle(*, event: Mapping[str, Any]) -> str:
     """Apply one Stripe event, verified by the caller. Returns what happened, for logs and tests.
 
