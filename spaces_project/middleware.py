@@ -40,11 +40,35 @@ class UserTimezoneMiddleware:
         return None
 
 
+# SQLSTATE classes and codes of a connection the server refused or dropped.
+_CONNECTION_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def connection_lost(exception: Exception) -> bool:
+    """True when `exception` says the database can't be reached, not that a query failed.
+
+    Django raises its own OperationalError with the driver's error as the cause. psycopg gives a
+    server's errors a SQLSTATE (a deadlock is 40P01: a real error); a connection that failed or
+    broke has none, or a class-08 / shutdown one. SQLite's only such case is a file it can't open.
+    """
+    if isinstance(exception, InterfaceError):
+        return True
+    if not isinstance(exception, OperationalError):
+        return False
+    cause = exception.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate:
+        return sqlstate.startswith(_CONNECTION_SQLSTATES)
+    driver = type(cause).__module__.split(".")[0]
+    if driver == "psycopg":
+        return True
+    return driver == "sqlite3" and "unable to open" in str(cause)
+
+
 def unavailable_response(request, exception: Exception):
-    """The 503 page when `exception` says the database can't be reached; otherwise None."""
-    if isinstance(exception, (OperationalError, InterfaceError)) or (
-        isinstance(exception, DatabaseError) and "connect" in str(exception).lower()
-    ):
+    """The 503 page when `exception` says the database can't be reached; otherwise None (Django
+    answers 500 and logs the error)."""
+    if connection_lost(exception):
         log.warning("database unavailable: %s", exception)
         response = render(request, "503.html", status=503)
         response["Retry-After"] = "5"
