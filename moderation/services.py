@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -19,6 +18,7 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import User
+from accounts.ratelimit import Limit, hit
 from accounts.selectors import is_moderator
 from notifications.services import notify
 from rooms.models import Space
@@ -26,10 +26,6 @@ from rooms.models import Space
 from .models import NOTE_MAX, TEXT_MAX, AuditLog, Feedback, HostBlock, Report
 
 log = logging.getLogger(__name__)
-
-
-class RateLimited(PermissionDenied):
-    """Too many of something in a short time; the message says when to try again."""
 
 
 class DuplicateReport(ValidationError):
@@ -72,19 +68,6 @@ def audit_record(*, actor: User, action: str, target, note: str = "") -> AuditLo
 # --- reports ---------------------------------------------------------------------
 
 
-def _rate_limit(*, key: str, limit: int, window: int, message: str) -> None:
-    """Count one use of `key` in a fixed window; refuse past `limit`. The cache is shared by every
-    process (Redis in production), so the limit holds across daphne and web workers."""
-    cache.add(key, 0, timeout=window)
-    try:
-        used = cache.incr(key)
-    except ValueError:  # the key expired between add() and incr()
-        cache.set(key, 1, timeout=window)
-        used = 1
-    if used > limit:
-        raise RateLimited(message)
-
-
 def report_create(
     *, reporter: User, reason: str, text: str = "", space: Space | None = None, account: User | None = None
 ) -> Report:
@@ -104,11 +87,11 @@ def report_create(
     target = {"space": space} if space is not None else {"account": account}
     if Report.objects.filter(reporter=reporter, status=Report.Status.OPEN, **target).exists():
         raise DuplicateReport("You've already reported this. A moderator will look at it soon.")
-    _rate_limit(
-        key=f"moderation:reports:{reporter.pk}",
-        limit=settings.SPACES_REPORTS_PER_WINDOW,
-        window=settings.SPACES_REPORTS_WINDOW_SECONDS,
-        message="You've sent several reports in a short time. Please wait a few minutes and try again.",
+    # The cache is shared by every process (Redis in production): the limit holds across workers.
+    hit(
+        f"moderation:reports:{reporter.pk}",
+        Limit(settings.SPACES_REPORTS_PER_WINDOW, settings.SPACES_REPORTS_WINDOW_SECONDS),
+        "You've sent several reports in a short time. Please wait a few minutes and try again.",
     )
     try:
         with transaction.atomic():

@@ -10,6 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
+from accounts.ratelimit import RateLimited
 from rooms.models import Space
 
 from . import selectors, services
@@ -44,7 +45,7 @@ def _report(request: HttpRequest, *, space: Space | None = None, account: User |
             except (ValidationError, PermissionDenied) as exc:
                 message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
                 form.add_error(None, message)
-                status = 429 if isinstance(exc, services.RateLimited) else 400
+                status = 429 if isinstance(exc, RateLimited) else 400
         else:
             status = 400
     else:

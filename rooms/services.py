@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, Max, OuterRef
 from django.utils import timezone
 
+from accounts.ratelimit import Limit, hit
 from accounts.selectors import is_moderator
 from accounts.services import hosting_ensure_allowed
 from accounts.validators import validate_single_line
@@ -80,10 +81,6 @@ class NotLive(RoomError):
 
 class NotInSpace(RoomError):
     code = "not_found"
-
-
-class RateLimited(RoomError):
-    code = "rate_limited"
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -754,16 +751,11 @@ def reaction_send(*, space: Space, by, emoji: str) -> None:
     if emoji not in protocol.REACTIONS:
         raise RoomError("Pick one of the reactions shown.", code="bad_field")
     _live_member(space, by)
-    window = settings.SPACES_REACTIONS_WINDOW_SECONDS
-    key = f"rooms:react:{space.pk}:{by.pk}:{int(time.time() // window)}"
-    cache.add(key, 0, timeout=window * 2)
-    try:
-        sent = cache.incr(key)
-    except ValueError:  # the key expired between add and incr
-        cache.set(key, 1, timeout=window * 2)
-        sent = 1
-    if sent > settings.SPACES_REACTIONS_PER_WINDOW:
-        raise RateLimited("You're sending reactions too fast. Wait a few seconds and try again.")
+    hit(
+        f"rooms:react:{space.pk}:{by.pk}",
+        Limit(settings.SPACES_REACTIONS_PER_WINDOW, settings.SPACES_REACTIONS_WINDOW_SECONDS),
+        "You're sending reactions too fast. Wait a few seconds and try again.",
+    )
     publish_on_commit(space.pk, {"type": "reaction", "user_id": by.pk, "emoji": emoji})
 
 
