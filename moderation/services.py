@@ -42,6 +42,12 @@ def audit_participant_removed(*, space, participant, by, **kwargs) -> None:
     )
 
 
+def audit_moderator_action(*, by, action: str, target, note: str = "", **kwargs) -> None:
+    """accounts.hooks.moderator_acted: a moderator's action in an app below (ending or cancelling a
+    Space in rooms, refunding a ticket in ticketing) gets its audit row in the same transaction."""
+    audit_record(actor=by, action=action, target=target, note=note)
+
+
 def audit_record(*, actor: User, action: str, target, note: str = "") -> AuditLog:
     """Write one audit row. Call it inside the transaction of the action it records, so the row and
     the action commit or roll back together. `target` is any saved model instance (a Space, an
@@ -227,8 +233,7 @@ def space_end_by_moderator(*, space: Space, by: User, note: str = "") -> Space:
         space = Space.objects.select_for_update().get(pk=space.pk)
         if space.state != Space.State.LIVE:
             raise ValidationError(f"“{space.title}” is not live, so there is nothing to end.")
-        _end_space(space=space, by=by)
-        audit_record(actor=by, action=AuditLog.Action.SPACE_END, target=space, note=note)
+        _end_space(space=space, by=by, note=note)  # its audit row: audit_moderator_action
     space.refresh_from_db()
     return space
 
@@ -256,7 +261,7 @@ def account_suspend(*, user: User, by: User, note: str = "") -> None:
             to_user=user.pk,
         )
         for space in Space.objects.filter(host=user, state=Space.State.LIVE):
-            _end_space(space=space, by=by)
+            _end_space(space=space, by=by, note=f"Its host {user} was suspended.")
         present_in = Participant.objects.filter(
             user=user, removed_at=None, left_at=None, space__state=Space.State.LIVE
         ).select_related("space")
@@ -278,11 +283,11 @@ def account_reinstate(*, user: User, by: User, note: str = "") -> None:
     user.refresh_from_db()
 
 
-def _end_space(*, space: Space, by: User) -> None:
+def _end_space(*, space: Space, by: User, note: str = "") -> None:
     from rooms import services as room_services
 
     try:
-        room_services.space_end(space=space, by=by)
+        room_services.space_end(space=space, by=by, note=note)
     except room_services.RoomError as exc:
         raise ValidationError(exc.message)
 

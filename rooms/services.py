@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, Max, OuterRef
 from django.utils import timezone
 
+from accounts import hooks as account_hooks
 from accounts.ratelimit import Limit, hit
 from accounts.selectors import is_moderator
 from accounts.services import hosting_ensure_allowed
@@ -274,7 +275,7 @@ def space_start(*, space: Space, by) -> Space:
     return space
 
 
-def space_end(*, space: Space, by=None) -> Space:
+def space_end(*, space: Space, by=None, note: str = "") -> Space:
     """End a live Space (or cancel a scheduled one): by its host, by a moderator (`rooms.end_space`),
     or by the system (`by=None`) when the host has been gone longer than the grace. Everyone in it
     is told (``space_ended``) and their sockets close."""
@@ -282,7 +283,7 @@ def space_end(*, space: Space, by=None) -> Space:
         # Cancelling a scheduled Space also withdraws reminders, tells people and refunds tickets.
         from .scheduling import space_cancel
 
-        return space_cancel(space=space, by=by)
+        return space_cancel(space=space, by=by, audit_note=note)
     with transaction.atomic():
         space = _lock(space.pk, live=False)
         if space.state in (Space.State.ENDED, Space.State.CANCELLED):
@@ -304,6 +305,10 @@ def space_end(*, space: Space, by=None) -> Space:
         Participant.objects.filter(space=space, left_at=None).update(
             left_at=now, hand_raised_at=None, invited_at=None, invited_by=None
         )
+        if reason == "moderator":
+            account_hooks.moderator_acted.send(
+                sender=Space, by=by, action="space_end", target=space, note=note
+            )
         Connection.objects.filter(space=space).delete()
         transaction.on_commit(home_cache_clear)
         if was_live:

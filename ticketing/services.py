@@ -26,6 +26,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import hooks as account_hooks
 from accounts.models import User
 from notifications.services import notify
 from rooms.models import Space
@@ -516,9 +517,14 @@ def ticket_refund(*, ticket: Ticket, by: User, reason: str = Ticket.RefundReason
     """A moderator refunds one ticket in full, now. True if this call refunded it."""
     if not by.has_perm("ticketing.refund_ticket"):
         raise PermissionDenied("Only moderators can refund tickets.")
-    claimed = Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.VALID).update(
-        status=Ticket.Status.REFUNDING, refund_reason=reason, refund_requested_at=timezone.now()
-    )
+    with transaction.atomic():
+        claimed = Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.VALID).update(
+            status=Ticket.Status.REFUNDING, refund_reason=reason, refund_requested_at=timezone.now()
+        )
+        if claimed:
+            account_hooks.moderator_acted.send(
+                sender=Ticket, by=by, action="ticket_refund", target=ticket, note=f"Reason: {reason}"
+            )
     if not claimed and not Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.REFUNDING).exists():
         raise TicketError("This ticket has already been refunded.")
     return ticket_refund_process(ticket_id=ticket.pk)
