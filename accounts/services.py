@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+from importlib import import_module
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -11,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import rules
-from .models import Follow, User
+from .models import Follow, SignedInSession, User
 from .validators import validate_single_line
 
 
@@ -137,19 +139,26 @@ def user_reinstate(*, user: User, by: User) -> None:
     User.objects.filter(pk=user.pk).update(is_suspended=False, is_active=True, suspended_at=None)
 
 
+def session_signed_in(*, user: User, session_key: str | None) -> None:
+    """Remember that `user` is signed in with this session (the user_logged_in signal)."""
+    if not session_key:
+        return
+    SignedInSession.objects.update_or_create(session_key=session_key, defaults={"user": user})
+    # Sessions that expired on their own leave rows behind: forget this person's old ones.
+    cutoff = timezone.now() - timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    SignedInSession.objects.filter(user=user, created_at__lt=cutoff).delete()
+
+
+def session_signed_out(*, session_key: str | None) -> None:
+    if session_key:
+        SignedInSession.objects.filter(session_key=session_key).delete()
+
+
 def _end_sessions(*, user_id: int) -> None:
-    from importlib import import_module
-
-    from django.conf import settings
-    from django.contrib.sessions.models import Session
-
-    key = str(user_id)
-    doomed = [
-        s.session_key
-        for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
-        if s.get_decoded().get("_auth_user_id") == key
-    ]
-    # Through the session engine, so a cached copy (SESSION_ENGINE cached_db) goes with the row.
+    """End every session `user_id` is signed in with: only theirs are read (SignedInSession)."""
     store = import_module(settings.SESSION_ENGINE).SessionStore
-    for session_key in doomed:
+    keys = list(SignedInSession.objects.filter(user_id=user_id).values_list("session_key", flat=True))
+    # Through the session engine, so a cached copy (SESSION_ENGINE cached_db) goes with the row.
+    for session_key in keys:
         store(session_key=session_key).delete()
+    SignedInSession.objects.filter(user_id=user_id, session_key__in=keys).delete()

@@ -527,7 +527,11 @@ def ticket_refund(*, ticket: Ticket, by: User, reason: str = Ticket.RefundReason
             )
     if not claimed and not Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.REFUNDING).exists():
         raise TicketError("This ticket has already been refunded.")
-    return ticket_refund_process(ticket_id=ticket.pk)
+    if ticket_refund_process(ticket_id=ticket.pk):
+        return True
+    # Another moderator's refund of the same ticket may have completed it while ours was under way:
+    # the money is back either way, and both are told so.
+    return Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.REFUNDED).exists()
 
 
 def ticket_refund_process(*, ticket_id: int) -> bool:
