@@ -5,11 +5,45 @@ from __future__ import annotations
 import logging
 import zoneinfo
 
+from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
+
+
+def body_too_large(content_length: str | bytes | None) -> bool:
+    """True when a declared Content-Length is over SPACES_MAX_REQUEST_BYTES."""
+    try:
+        return int(content_length or 0) > settings.SPACES_MAX_REQUEST_BYTES
+    except ValueError:
+        return False  # Django itself refuses a malformed length
+
+
+def too_large_response() -> HttpResponse:
+    mb = settings.SPACES_MAX_REQUEST_BYTES // (1024 * 1024)
+    return HttpResponse(
+        f"That upload is too large: requests are limited to {mb} MB. Choose a smaller file.",
+        status=413,
+        content_type="text/plain; charset=utf-8",
+    )
+
+
+class RequestSizeLimitMiddleware:
+    """A body over SPACES_MAX_REQUEST_BYTES gets 413 before any view, form or CSRF check reads it.
+
+    Under gunicorn nothing has been read yet; under daphne the ASGI guard in asgi.py answered first.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if body_too_large(request.META.get("CONTENT_LENGTH")):
+            return too_large_response()
+        return self.get_response(request)
 
 
 class UserTimezoneMiddleware:

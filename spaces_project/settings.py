@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "spaces_project.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "spaces_project.middleware.DatabaseUnavailableMiddleware",
@@ -243,9 +244,18 @@ STORAGES = {
         )
     },
 }
-# Uploads above this are refused before Pillow sees them (accounts.avatars).
-FILE_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+# A request body larger than this is answered 413 before anything reads it
+# (spaces_project.middleware.RequestSizeLimitMiddleware, and the ASGI guard in asgi.py), whatever
+# is in front of Django. The largest thing anyone sends is a 5 MB avatar.
+SPACES_MAX_REQUEST_BYTES = env_int("SPACES_MAX_REQUEST_BYTES", 6 * 1024 * 1024)
+# Uploaded files past this size are streamed to a temporary file, not kept in memory; under ASGI
+# the request body itself is spooled to disk past it too.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+# Form fields and plain bodies (the Stripe webhook) are read into memory only up to this.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Avatars decoded at once in one process (accounts.avatars); more wait their turn, briefly.
+SPACES_AVATAR_PARALLEL = env_int("SPACES_AVATAR_PARALLEL", 1)
+SPACES_AVATAR_WAIT_SECONDS = env_int("SPACES_AVATAR_WAIT_SECONDS", 20)
 
 # Sessions are read from the cache (Redis when scaled out) and written through to the database,
 # so a signed-in page costs no session query and a cache flush signs nobody out.
