@@ -85,7 +85,7 @@ MAX_BUCKETS = 256
 class FrameLimiter:
     """One socket's buckets. `limits` maps a bucket name to its Limit; `buckets` maps a frame type
     to its bucket name (frame types that share a budget, such as hand_raise and hand_lower, name the
-    same bucket); types not listed use the "default" bucket."""
+    same bucket); other types have a bucket each, sized by `limits[kind]` or else `limits["default"]`."""
 
     def __init__(self, limits: dict[str, Limit], buckets: dict[str, str] | None = None) -> None:
         self.limits = limits
@@ -95,7 +95,8 @@ class FrameLimiter:
     def check(self, kind: str, *, scope: str = "") -> None:
         """Take one token for a frame of `kind` (and `scope`, e.g. its addressee); RateLimited if none."""
         name = self.buckets.get(kind, kind if kind in self.limits else "default")
-        bucket_key = f"{name}:{scope}"
+        # Types under "default" share its numbers, not its tokens: each has a bucket of its own.
+        bucket_key = f"{kind if name == 'default' else name}:{scope}"
         bucket = self._state.get(bucket_key)
         if bucket is None:
             if len(self._state) >= MAX_BUCKETS:
