@@ -45,8 +45,8 @@ SIGN_IN = """
 import django; django.setup()
 from django.test import Client
 from accounts.models import User
-client = Client()
 for i in range(3):
+    client = Client()  # one browser each: signing another person in ends the session before
     user = User.objects.create_user(username=f"uploader{i}", email=f"u{i}@example.com", password="x")
     client.force_login(user)
     page = client.get("/settings/profile/")
