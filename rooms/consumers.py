@@ -87,7 +87,10 @@ def parse_frame(text: str | None, data: bytes | None) -> tuple[str, dict[str, An
     if not isinstance(message, dict):
         raise BadFrame("bad_json", "Each frame must be a JSON object with a type.")
     if not encodable(message):
-        raise BadFrame("bad_json", "That frame has text that isn't valid Unicode (a lone surrogate).")
+        raise BadFrame(
+            "bad_json",
+            "That frame has text that isn't valid Unicode (a lone surrogate), or is nested too deeply.",
+        )
     ref = message.get("ref")
     if ref is not None and (not isinstance(ref, str) or len(ref) > protocol.MAX_REF_CHARS):
         raise BadFrame("bad_field", f"ref must be a string of up to {protocol.MAX_REF_CHARS} characters.")
