@@ -7,9 +7,11 @@ and any other metadata, and what turns a polyglot file into a plain image.
 from __future__ import annotations
 
 import io
+import threading
 import uuid
 import warnings
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -17,8 +19,23 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from . import rules
 
 ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP"}
-# Anything larger than this many pixels is treated as a decompression bomb.
-MAX_PIXELS = 40_000_000
+# Decoding is where the memory goes: at most SPACES_AVATAR_PARALLEL at once in this process, so a
+# few large uploads at the same moment queue instead of taking every page's memory and CPU.
+_decode_slots: threading.BoundedSemaphore | None = None
+_slots_lock = threading.Lock()
+
+
+def decode_slots() -> threading.BoundedSemaphore:
+    global _decode_slots
+    with _slots_lock:
+        if _decode_slots is None:
+            _decode_slots = threading.BoundedSemaphore(max(1, settings.SPACES_AVATAR_PARALLEL))
+        return _decode_slots
+
+
+def _too_many_pixels() -> ValidationError:
+    mp = rules.AVATAR_MAX_PIXELS // 1_000_000
+    return ValidationError(f"That picture has too many pixels. Use one of at most {mp} megapixels.")
 
 
 def process_avatar(upload) -> dict[int, ContentFile]:
@@ -29,28 +46,48 @@ def process_avatar(upload) -> dict[int, ContentFile]:
     if upload.size > rules.AVATAR_MAX_BYTES:
         mb = rules.AVATAR_MAX_BYTES // (1024 * 1024)
         raise ValidationError(f"That file is larger than {mb} MB. Choose a smaller picture.")
-    data = upload.read()
+    if not decode_slots().acquire(timeout=settings.SPACES_AVATAR_WAIT_SECONDS):
+        raise ValidationError("We're busy processing other pictures. Try again in a minute.")
+    try:
+        return _process(upload)
+    finally:
+        decode_slots().release()
+
+
+def _process(upload) -> dict[int, ContentFile]:
+    largest = max(rules.AVATAR_SIZES)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as probe:
+            upload.seek(0)
+            # Image.open reads only the header: the size is known before any pixel is decoded.
+            with Image.open(upload) as probe:
                 fmt = probe.format
                 width, height = probe.size
                 if fmt not in ACCEPTED_FORMATS:
                     raise ValidationError("Upload a JPEG, PNG or WebP picture.")
-                if width * height > MAX_PIXELS:
-                    raise ValidationError("That picture has too many pixels. Use one under 40 megapixels.")
+                if width * height > rules.AVATAR_MAX_PIXELS:
+                    raise _too_many_pixels()
                 probe.verify()
             # verify() leaves the image unusable; open again and decode every pixel,
             # which is where a truncated file shows itself.
-            with Image.open(io.BytesIO(data)) as image:
+            upload.seek(0)
+            with Image.open(upload) as image:
+                if fmt == "JPEG":
+                    # JPEG decodes straight to a smaller scale (1/2 … 1/8) when asked first.
+                    image.draft("RGB", (largest * 2, largest * 2))
                 image.load()
+                # Shrink at once (a cheap box reduction keeping the short side at least twice the
+                # largest crop), before the copies that rotating and converting make.
+                factor = min(image.size) // (largest * 2)
+                if factor >= 2:
+                    image = image.reduce(factor)
                 image = ImageOps.exif_transpose(image)
                 image = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")
     except ValidationError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ValidationError("That picture has too many pixels. Use one under 40 megapixels.")
+        raise _too_many_pixels()
     except UnidentifiedImageError:
         raise ValidationError("That file is not a picture we can read. Upload a JPEG, PNG or WebP.")
     except (OSError, SyntaxError, ValueError):

@@ -6,10 +6,16 @@ from django.utils import timezone
 from . import rules
 from .avatars import process_avatar
 from .models import TIME_ZONE_CHOICES
+from .validators import validate_single_line
 
 
 class ProfileForm(forms.Form):
-    display_name = forms.CharField(max_length=50, required=False, help_text="Shown instead of your @handle.")
+    display_name = forms.CharField(
+        max_length=50,
+        required=False,
+        validators=[validate_single_line],
+        help_text="Shown instead of your @handle.",
+    )
     bio = forms.CharField(max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 3}))
     time_zone = forms.ChoiceField(choices=TIME_ZONE_CHOICES, help_text="Times are shown in this zone.")
     date_of_birth = forms.DateField(

@@ -7,9 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.dispatch import Signal
+
 # Each returns extra context for a profile page: f(person=, viewer=) -> dict (moderation: whether
 # the viewer has blocked this person from their Spaces).
 profile_context: list[Callable[..., dict]] = []
+
+
+# Sent inside the transaction of a moderator's action by an app that can't import moderation
+# (by=, action= an AuditLog action such as "space_end" or "ticket_refund", target= a saved model
+# instance, note=): moderation writes the audit row, which commits or rolls back with the action.
+moderator_acted = Signal()
 
 
 def profile_context_register(provider: Callable[..., dict]) -> None:

@@ -78,3 +78,19 @@ class Follow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.follower} follows {self.followee}"
+
+
+class SignedInSession(models.Model):
+    """Which sessions a person is signed in with, so ending them (suspension) reads only theirs,
+    never every session on the site. Written on sign-in, removed on sign-out; a row whose session
+    has expired on its own is harmless (deleting a missing session does nothing)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user"], name="signed_in_session_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.session_key[:6]}…"

@@ -9,6 +9,9 @@ HOST_MIN_FOLLOWERS = 600
 
 # Avatars: the largest upload accepted, and the square sizes (px) kept of it.
 AVATAR_MAX_BYTES = 5 * 1024 * 1024
+# A picture is decoded only if its header says at most this many pixels: 12 MP is ~48 MB as RGBA,
+# which keeps one decode (with its working copies) under ~100 MB.
+AVATAR_MAX_PIXELS = 12_000_000
 AVATAR_SIZES = (256, 64)
 
 # A date of birth further back than this many years is taken for a typo.

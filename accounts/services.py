@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from datetime import timedelta
+from importlib import import_module
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,7 +14,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import rules
-from .models import Follow, User
+from .models import Follow, SignedInSession, User
+from .validators import validate_single_line
 
 
 class NotEligible(PermissionDenied):
@@ -99,6 +102,7 @@ def profile_update(
     avatar_crops: dict | None = None,
 ) -> User:
     """Save profile fields; `avatar_crops` is the output of `accounts.avatars.process_avatar`."""
+    validate_single_line(display_name)
     user.display_name = display_name
     user.bio = bio
     user.time_zone = time_zone
@@ -106,12 +110,13 @@ def profile_update(
     fields = ["display_name", "bio", "time_zone", "date_of_birth"]
     if avatar_crops:
         large, small = (avatar_crops[size] for size in rules.AVATAR_SIZES)
-        old = [f for f in (user.avatar, user.avatar_small) if f]
+        # Names now: FieldFile.save() renames the same object, so the old names must be read first.
+        old = [(f.storage, f.name) for f in (user.avatar, user.avatar_small) if f]
         user.avatar.save(large.name, large, save=False)
         user.avatar_small.save(small.name, small, save=False)
         fields += ["avatar", "avatar_small"]
-        for f in old:
-            transaction.on_commit(lambda name=f.name, storage=f.storage: storage.delete(name))
+        for storage, name in old:
+            transaction.on_commit(lambda storage=storage, name=name: storage.delete(name))
     user.full_clean(exclude=["password", "username", "email", "avatar", "avatar_small"])
     user.save(update_fields=fields)
     return user
@@ -145,19 +150,26 @@ def user_reinstate(*, user: User, by: User) -> None:
     )
 
 
+def session_signed_in(*, user: User, session_key: str | None) -> None:
+    """Remember that `user` is signed in with this session (the user_logged_in signal)."""
+    if not session_key:
+        return
+    SignedInSession.objects.update_or_create(session_key=session_key, defaults={"user": user})
+    # Sessions that expired on their own leave rows behind: forget this person's old ones.
+    cutoff = timezone.now() - timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    SignedInSession.objects.filter(user=user, created_at__lt=cutoff).delete()
+
+
+def session_signed_out(*, session_key: str | None) -> None:
+    if session_key:
+        SignedInSession.objects.filter(session_key=session_key).delete()
+
+
 def _end_sessions(*, user_id: int) -> None:
-    from importlib import import_module
-
-    from django.conf import settings
-    from django.contrib.sessions.models import Session
-
-    key = str(user_id)
-    doomed = [
-        s.session_key
-        for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
-        if s.get_decoded().get("_auth_user_id") == key
-    ]
-    # Through the session engine, so a cached copy (SESSION_ENGINE cached_db) goes with the row.
+    """End every session `user_id` is signed in with: only theirs are read (SignedInSession)."""
     store = import_module(settings.SESSION_ENGINE).SessionStore
-    for session_key in doomed:
+    keys = list(SignedInSession.objects.filter(user_id=user_id).values_list("session_key", flat=True))
+    # Through the session engine, so a cached copy (SESSION_ENGINE cached_db) goes with the row.
+    for session_key in keys:
         store(session_key=session_key).delete()
+    SignedInSession.objects.filter(user_id=user_id, session_key__in=keys).delete()

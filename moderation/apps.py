@@ -25,3 +25,6 @@ class ModerationConfig(AppConfig):
             services.audit_participant_removed, dispatch_uid="moderation-audit"
         )
         account_hooks.profile_context_register(selectors.profile_block_state)
+        account_hooks.moderator_acted.connect(
+            services.audit_moderator_action, dispatch_uid="moderation-audit"
+        )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -19,6 +18,7 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import User
+from accounts.ratelimit import Limit, hit
 from accounts.selectors import is_moderator
 from notifications.services import notify
 from rooms.models import Space
@@ -26,10 +26,6 @@ from rooms.models import Space
 from .models import NOTE_MAX, TEXT_MAX, AuditLog, Feedback, HostBlock, Report
 
 log = logging.getLogger(__name__)
-
-
-class RateLimited(PermissionDenied):
-    """Too many of something in a short time; the message says when to try again."""
 
 
 class DuplicateReport(ValidationError):
@@ -44,6 +40,12 @@ def audit_participant_removed(*, space, participant, by, **kwargs) -> None:
     audit_record(
         actor=by, action="participant_remove", target=participant.user, note=f"Removed from “{space.title}”"
     )
+
+
+def audit_moderator_action(*, by, action: str, target, note: str = "", **kwargs) -> None:
+    """accounts.hooks.moderator_acted: a moderator's action in an app below (ending or cancelling a
+    Space in rooms, refunding a ticket in ticketing) gets its audit row in the same transaction."""
+    audit_record(actor=by, action=action, target=target, note=note)
 
 
 def audit_record(*, actor: User, action: str, target, note: str = "") -> AuditLog:
@@ -72,19 +74,6 @@ def audit_record(*, actor: User, action: str, target, note: str = "") -> AuditLo
 # --- reports ---------------------------------------------------------------------
 
 
-def _rate_limit(*, key: str, limit: int, window: int, message: str) -> None:
-    """Count one use of `key` in a fixed window; refuse past `limit`. The cache is shared by every
-    process (Redis in production), so the limit holds across daphne and web workers."""
-    cache.add(key, 0, timeout=window)
-    try:
-        used = cache.incr(key)
-    except ValueError:  # the key expired between add() and incr()
-        cache.set(key, 1, timeout=window)
-        used = 1
-    if used > limit:
-        raise RateLimited(message)
-
-
 def report_create(
     *, reporter: User, reason: str, text: str = "", space: Space | None = None, account: User | None = None
 ) -> Report:
@@ -104,11 +93,11 @@ def report_create(
     target = {"space": space} if space is not None else {"account": account}
     if Report.objects.filter(reporter=reporter, status=Report.Status.OPEN, **target).exists():
         raise DuplicateReport("You've already reported this. A moderator will look at it soon.")
-    _rate_limit(
-        key=f"moderation:reports:{reporter.pk}",
-        limit=settings.SPACES_REPORTS_PER_WINDOW,
-        window=settings.SPACES_REPORTS_WINDOW_SECONDS,
-        message="You've sent several reports in a short time. Please wait a few minutes and try again.",
+    # The cache is shared by every process (Redis in production): the limit holds across workers.
+    hit(
+        f"moderation:reports:{reporter.pk}",
+        Limit(settings.SPACES_REPORTS_PER_WINDOW, settings.SPACES_REPORTS_WINDOW_SECONDS),
+        "You've sent several reports in a short time. Please wait a few minutes and try again.",
     )
     try:
         with transaction.atomic():
@@ -244,8 +233,7 @@ def space_end_by_moderator(*, space: Space, by: User, note: str = "") -> Space:
         space = Space.objects.select_for_update().get(pk=space.pk)
         if space.state != Space.State.LIVE:
             raise ValidationError(f"“{space.title}” is not live, so there is nothing to end.")
-        _end_space(space=space, by=by)
-        audit_record(actor=by, action=AuditLog.Action.SPACE_END, target=space, note=note)
+        _end_space(space=space, by=by, note=note)  # its audit row: audit_moderator_action
     space.refresh_from_db()
     return space
 
@@ -275,7 +263,7 @@ def account_suspend(*, user: User, by: User, note: str = "") -> None:
             to_user=user.pk,
         )
         for space in Space.objects.filter(host=user, state=Space.State.LIVE):
-            _end_space(space=space, by=by)
+            _end_space(space=space, by=by, note=f"Its host {user} was suspended.")
         present_in = Participant.objects.filter(
             user=user, removed_at=None, left_at=None, space__state=Space.State.LIVE
         ).select_related("space")
@@ -297,11 +285,11 @@ def account_reinstate(*, user: User, by: User, note: str = "") -> None:
     user.refresh_from_db()
 
 
-def _end_space(*, space: Space, by: User) -> None:
+def _end_space(*, space: Space, by: User, note: str = "") -> None:
     from rooms import services as room_services
 
     try:
-        room_services.space_end(space=space, by=by)
+        room_services.space_end(space=space, by=by, note=note)
     except room_services.RoomError as exc:
         raise ValidationError(exc.message)
 

@@ -5,9 +5,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
+from accounts.ratelimit import RateLimited
 from rooms.models import Space
 
 from . import selectors, services
@@ -42,7 +45,7 @@ def _report(request: HttpRequest, *, space: Space | None = None, account: User |
             except (ValidationError, PermissionDenied) as exc:
                 message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
                 form.add_error(None, message)
-                status = 429 if isinstance(exc, services.RateLimited) else 400
+                status = 429 if isinstance(exc, RateLimited) else 400
         else:
             status = 400
     else:
@@ -117,11 +120,21 @@ def feedback(request: HttpRequest, space_id: int) -> HttpResponse:
 # --- host blocks --------------------------------------------------------------------
 
 
+def safe_next(request: HttpRequest, *, default: str) -> str:
+    """The form's `next`, if it stays on this site; otherwise `default`."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse(default)
+
+
 def _block_response(request: HttpRequest, person: User) -> HttpResponse:
     blocked = selectors.is_blocked_by_host(host_id=request.user.pk, user_id=person.pk)
     if _is_htmx(request) or request.method == "GET":
         return render(request, "moderation/_block_button.html", {"person": person, "blocked": blocked})
-    return redirect(request.POST.get("next") or "moderation:blocks")
+    return redirect(safe_next(request, default="moderation:blocks"))
 
 
 @login_required

@@ -4,6 +4,10 @@ Server → client messages (the whole schema):
   {"type": "unread", "count": int}                       on connect, and after "mark read"
   {"type": "notification", "id": int, "kind": str, "title": str, "body": str, "url": str,
    "unread": int}                                         when a notification is sent to this person
+  {"type": "error", "code": str, "message": str}         a frame was refused (bad_json, too_large,
+                                                          unknown_type, rate_limited); the socket stays
+
+Client → server: {"type": "sync"} only, answered with "unread".
 
 Workers publish to the person's group (`notifications.outbox.push`). With the in-memory channel
 layer of the embedded default, workers run in other processes and cannot reach this one, so the
@@ -13,16 +17,45 @@ consumer instead looks for new rows every few seconds; the database is the truth
 from __future__ import annotations
 
 import asyncio
+import json
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import InMemoryChannelLayer
 
+from accounts.ratelimit import FrameLimiter, RateLimited
+
+from . import rules
 from .groups import user_group
 from .models import Notification
 from .selectors import unread_count
 
 POLL_SECONDS = 5
+
+
+class FrameRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def parse_frame(text: str | None) -> str:
+    """The type of one client frame, or FrameRefused."""
+    if text is None:
+        raise FrameRefused("bad_json", "Send JSON text frames, not binary ones.")
+    if len(text) > rules.MAX_FRAME_CHARS:
+        raise FrameRefused("too_large", f"Frames are limited to {rules.MAX_FRAME_CHARS} characters.")
+    try:
+        content = json.loads(text)
+        json.dumps(content, ensure_ascii=False).encode()  # no lone surrogates
+    except (ValueError, RecursionError):
+        raise FrameRefused("bad_json", "Each frame must be a JSON object in valid Unicode text.")
+    if not isinstance(content, dict):
+        raise FrameRefused("bad_json", "Each frame must be a JSON object with a type.")
+    if content.get("type") != "sync":
+        raise FrameRefused("unknown_type", "The only message this socket understands is sync.")
+    return "sync"
 
 
 class NotificationConsumer(AsyncJsonWebsocketConsumer):
@@ -32,6 +65,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)
             return
         self.user = user
+        self.limiter = FrameLimiter(rules.FRAME_LIMITS)
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -47,10 +81,20 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "poller", None):
             self.poller.cancel()
 
-    async def receive_json(self, content, **kwargs):
-        # Clients only ask for a fresh count (after reading the list in another tab).
-        if content.get("type") == "sync":
-            await self.send_json({"type": "unread", "count": await self._unread()})
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        # Clients only ask for a fresh count (after reading the list in another tab). Anything else
+        # is answered with an error frame; the socket stays open.
+        try:
+            self.limiter.check("any")
+            kind = parse_frame(text_data)
+            self.limiter.check(kind)
+        except FrameRefused as exc:
+            await self.send_json({"type": "error", "code": exc.code, "message": exc.message})
+            return
+        except RateLimited as exc:
+            await self.send_json({"type": "error", "code": "rate_limited", "message": exc.message})
+            return
+        await self.send_json({"type": "unread", "count": await self._unread()})
 
     async def notification_new(self, event):
         note = event["notification"]

@@ -27,9 +27,20 @@ class LinkDone:
     context: dict
 
 
-# Actions a signed email link can carry beyond stop/resume emails: {action: f(user=, payload=) ->
-# LinkDone}, raising django.core.exceptions.ValidationError(code="gone") when its object is gone.
-email_link_actions: dict[str, Callable[..., LinkDone]] = {}
+@dataclass(frozen=True)
+class LinkAction:
+    """An action a signed email link can carry. Opening the link (a GET) shows `confirm_template`
+    with the context `describe(user=, payload=)` returns; its button (a POST) runs
+    `apply(user=, payload=)`. Both raise django.core.exceptions.ValidationError(code="gone") when
+    the link's object no longer exists."""
+
+    confirm_template: str
+    describe: Callable[..., dict]
+    apply: Callable[..., LinkDone]
+
+
+# Actions beyond stop/resume emails: {action: LinkAction} (rooms: "unremind").
+email_link_actions: dict[str, LinkAction] = {}
 
 
 def delivery_check_register(check: Callable[[list], set[int]]) -> None:

@@ -12,8 +12,10 @@ Guarantee: every due row is sent, and in all but one narrow case exactly once.
   `status=sent` commit (a few milliseconds per message). The row is sent again after the timeout.
   We chose at-least-once here — a lost "is live" or "cancelled" notice is worse than a rare
   duplicate — and every retry carries the same Message-ID (`<delivery-<pk>@host>`), so mail
-  systems that de-duplicate by Message-ID collapse the pair. The in-app notification is written in
-  the same transaction as `status=sent` and keyed one-to-one on the row, so it is never doubled.
+  systems that de-duplicate by Message-ID collapse the pair.
+* The in-app notification never waits for email: it is written when the row is first claimed,
+  before any email is tried, and keyed one-to-one on the row, so a retried or failed email neither
+  loses nor doubles it. Email retries are for the email only.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+
+from accounts.validators import one_line
 
 from . import hooks, rules, services
 from .groups import user_group
@@ -179,7 +183,9 @@ def build_email(delivery: Delivery) -> EmailMultiAlternatives:
         "site_url": settings.SITE_URL,
     }
     message = EmailMultiAlternatives(
-        subject=delivery.title,
+        # Whatever was stored (an old title with a line break), a subject is one line: a header
+        # with CR/LF would fail every send with BadHeaderError.
+        subject=one_line(delivery.title),
         body=render_to_string("notifications/email.txt", context),
         to=[user.email],
         headers={
@@ -270,21 +276,30 @@ def _retry_later(delivery: Delivery, error: Exception) -> None:
     )
 
 
-def _record_sent(delivery: Delivery) -> Notification | None:
-    """Mark the row sent and write its in-app notification, in one transaction, if it is still ours."""
+def _notice_write(delivery: Delivery) -> Notification | None:
+    """Write the row's in-app notification if it has none yet; returns it only when new."""
+    with _outbox_transaction():
+        notification, created = Notification.objects.get_or_create(
+            delivery=delivery,
+            defaults={
+                "user_id": delivery.recipient_id,
+                "kind": delivery.kind,
+                "title": delivery.title,
+                "body": delivery.body,
+                "url": delivery.url,
+            },
+        )
+    return notification if created else None
+
+
+def _record_sent(delivery: Delivery) -> bool:
+    """Mark the row sent, if it is still ours."""
     with _outbox_transaction():
         if not _finish(delivery, status=Delivery.Status.SENT, sent_at=timezone.now()):
             # Our lease ran out and another worker took the row over; it records the send.
             log.warning("delivery %s was reclaimed while this worker sent it", delivery.pk)
-            return None
-        return Notification.objects.create(
-            user_id=delivery.recipient_id,
-            delivery=delivery,
-            kind=delivery.kind,
-            title=delivery.title,
-            body=delivery.body,
-            url=delivery.url,
-        )
+            return False
+    return True
 
 
 def send_batch(*, ids: list[int]) -> dict[str, int]:
@@ -314,6 +329,9 @@ def send_batch(*, ids: list[int]) -> dict[str, int]:
                 _finish(delivery, status=Delivery.Status.CANCELLED)
                 counts["cancelled"] += 1
                 continue
+            notification = _notice_write(delivery)
+            if notification is not None:
+                sent.append(notification)
             user = delivery.recipient
             if delivery.send_email and user.email and user.is_active and user.pk not in opted_out:
                 try:
@@ -322,11 +340,9 @@ def send_batch(*, ids: list[int]) -> dict[str, int]:
                     _retry_later(delivery, exc)
                     counts["retry"] += 1
                     continue
-            notification = _record_sent(delivery)
-            if notification is None:
+            if not _record_sent(delivery):
                 counts["reclaimed"] += 1
                 continue
-            sent.append(notification)
             counts["sent"] += 1
     finally:
         mailer.close()

@@ -239,6 +239,20 @@ def email_link_read(*, token: str) -> tuple[User, str, dict]:
     return user, action, payload
 
 
+def email_link_describe(*, token: str) -> tuple[str, dict]:
+    """The page that asks before a signed email link does anything, and its context. Raises
+    BadLink for a tampered or expired token, or one whose object is gone."""
+    user, action, payload = email_link_read(token=token)
+    context = {"action": action, "person": user}
+    if action in (STOP_EMAILS, RESUME_EMAILS):
+        return "notifications/email_link_confirm.html", context
+    link = hooks.email_link_actions[action]
+    try:
+        return link.confirm_template, {**context, **link.describe(user=user, payload=payload)}
+    except ValidationError as exc:
+        raise BadLink(exc.messages[0], code=exc.code or "gone")
+
+
 def email_link_apply(*, token: str) -> LinkOutcome:
     """Do what a signed email link says. Raises BadLink for a tampered or expired token, or one
     whose object is gone."""
@@ -249,7 +263,7 @@ def email_link_apply(*, token: str) -> LinkOutcome:
         email_opt_out_set(user=user, opted_out=opted_out)
         return LinkOutcome(action=action, user=user, changed=changed)
     try:
-        done = hooks.email_link_actions[action](user=user, payload=payload)
+        done = hooks.email_link_actions[action].apply(user=user, payload=payload)
     except ValidationError as exc:
         raise BadLink(exc.messages[0], code=exc.code or "gone")
     return LinkOutcome(

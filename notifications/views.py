@@ -57,11 +57,16 @@ def email_preference(request: HttpRequest) -> HttpResponse:
 def email_link(request: HttpRequest, token: str) -> HttpResponse:
     """The links at the foot of every email: remove this reminder, or stop these emails.
 
-    One click does it (a GET), and the page offers the way back.
+    A GET only asks (mail scanners and link previews open links without anyone clicking); the
+    change is a POST: the page's button, or a mail client's one-click unsubscribe (RFC 8058). The
+    signed token is what authorises it, so no CSRF token is needed. The done page offers the way back.
     """
     if request.method == "POST" and request.POST.get("undo"):
         token = request.POST["undo"]
     try:
+        if request.method == "GET":
+            template, context = services.email_link_describe(token=token)
+            return render(request, template, {**context, "token": token})
         outcome = services.email_link_apply(token=token)
     except services.BadLink as exc:
         return render(

@@ -17,7 +17,7 @@ class RoomsConfig(AppConfig):
 
         notification_hooks.delivery_check_register(reminders.outbox_rows_not_owed)
         notification_hooks.email_footer_links_register(reminders.email_unremind_link)
-        notification_hooks.email_link_actions[reminders.UNREMIND] = reminders.email_unremind
+        notification_hooks.email_link_actions[reminders.UNREMIND] = reminders.EMAIL_UNREMIND
 
         # Home's "Upcoming" list shows Spaces of the accounts someone follows.
         def follows_changed(sender, instance, **kwargs):

@@ -16,9 +16,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from accounts.ratelimit import FrameLimiter, RateLimited
 from notifications.groups import user_group
 
-from . import audio, protocol, services
+from . import audio, protocol, rules, services
 from .events import CLOSE_EVENT, PROCESS_ID, SpaceHub, hub_for
 from .models import Space
 from .presence import ensure_heartbeat
@@ -71,14 +72,25 @@ def parse_frame(text: str | None, data: bytes | None) -> tuple[str, dict[str, An
     if text is None:
         raise BadFrame("bad_json", "Send JSON text frames, not binary ones.")
     if len(text) > protocol.MAX_SIGNAL_FRAME_BYTES:  # checked before parsing, and in characters
-        raise BadFrame("too_large", f"Frames are limited to {protocol.MAX_FRAME_BYTES} bytes.")
+        raise BadFrame(
+            "too_large",
+            f"Frames are limited to {protocol.MAX_SIGNAL_FRAME_BYTES} bytes for signal and "
+            f"{protocol.MAX_FRAME_BYTES} bytes for everything else; this one has {len(text)} characters.",
+        )
     size = len(text.encode())
     try:
         message = json.loads(text)
     except ValueError:
         raise BadFrame("bad_json", "That frame isn't valid JSON.")
+    except RecursionError:
+        raise BadFrame("bad_json", "That frame is nested too deeply.")
     if not isinstance(message, dict):
         raise BadFrame("bad_json", "Each frame must be a JSON object with a type.")
+    if not encodable(message):
+        raise BadFrame(
+            "bad_json",
+            "That frame has text that isn't valid Unicode (a lone surrogate), or is nested too deeply.",
+        )
     ref = message.get("ref")
     if ref is not None and (not isinstance(ref, str) or len(ref) > protocol.MAX_REF_CHARS):
         raise BadFrame("bad_field", f"ref must be a string of up to {protocol.MAX_REF_CHARS} characters.")
@@ -98,12 +110,23 @@ def parse_frame(text: str | None, data: bytes | None) -> tuple[str, dict[str, An
     return kind, fields, ref
 
 
+def encodable(message: Any) -> bool:
+    """JSON escapes can spell lone surrogates (\\ud800), which no UTF-8 frame can carry: such a
+    frame can't be echoed, relayed or stored."""
+    try:
+        json.dumps(message, ensure_ascii=False).encode()
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True
+
+
 class SpaceConsumer(AsyncWebsocketConsumer):
     space: Space | None = None
     hub: SpaceHub | None = None
     joined = False
     media = None  # rooms.audio: this socket's audio (Janus signalling, hang-ups)
     captions_shown = True  # the page hid captions (`captions_view`): no `captions` frames are sent
+    ending_ref: str | None = None  # the ref of this socket's space_end, answered before the close
 
     async def connect(self) -> None:
         self.space_id = int(self.scope["url_route"]["kwargs"]["space_id"])
@@ -111,6 +134,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         self.ready = False
         self.backlog: list[tuple[dict, str]] = []
         self.finished = False
+        self.limiter = FrameLimiter(rules.FRAME_LIMITS, rules.FRAME_BUCKETS)
         # Accept first, so a refusal reaches the page as words and a close code it can act on.
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
@@ -161,6 +185,10 @@ class SpaceConsumer(AsyncWebsocketConsumer):
     async def _close(self, code: int, reason: str = "") -> None:
         if self.finished:
             return
+        if self.ending_ref is not None:
+            # Our own space_end closes us (through the hub) before its service call returns here.
+            ref, self.ending_ref = self.ending_ref, None
+            await self._send({"type": "ok", "ref": ref})
         self.finished = True
         self.ready = False
         await self.close(code=code, reason=reason[:120] or None)
@@ -224,10 +252,16 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             return
         ref = None
         try:
+            self.limiter.check("any")
             kind, fields, ref = parse_frame(text_data, bytes_data)
+            self.limiter.check(kind)
+            if kind == "signal":
+                self.limiter.check("signal_to", scope=str(fields["to"]))
             await self._act(kind, fields, ref)
         except BadFrame as exc:
             await self._error(exc.code, exc.message, ref)
+        except RateLimited as exc:
+            await self._error("rate_limited", exc.message, ref)
         except services.RoomError as exc:
             await self._error(exc.code, exc.message, ref)
         except ValidationError as exc:
@@ -266,7 +300,14 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             await self.media.signal(kind=fields["kind"], data=fields["data"])
             await self._ok(ref)
             return
-        await database_sync_to_async(SERVICES[kind])(space=self.space, by=self.user, **fields)
+        if kind == "space_end":
+            self.ending_ref = ref
+        try:
+            await database_sync_to_async(SERVICES[kind])(space=self.space, by=self.user, **fields)
+        finally:
+            unanswered, self.ending_ref = self.ending_ref, None
+        if kind == "space_end" and unanswered is None:
+            return  # answered by _close already
         await self._ok(ref)
 
     async def _ok(self, ref: str | None) -> None:

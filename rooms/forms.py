@@ -1,5 +1,7 @@
 from django import forms
 
+from accounts.validators import validate_single_line
+
 from .models import TITLE_MAX, TOPIC_MAX_CHARS, TOPICS_MAX, Space
 
 
@@ -23,11 +25,13 @@ class TopicsField(forms.CharField):
                 raise forms.ValidationError(
                     f"“{topic[:30]}” is too long: topics are up to {TOPIC_MAX_CHARS} characters."
                 )
+            validate_single_line(topic)
 
 
 class SpaceForm(forms.Form):
     title = forms.CharField(
         max_length=TITLE_MAX,
+        validators=[validate_single_line],
         help_text=f"What's this Space about? Up to {TITLE_MAX} characters.",
         widget=forms.TextInput(attrs={"placeholder": "What do you want to talk about?", "autofocus": True}),
     )

@@ -5,6 +5,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
+from accounts.validators import validate_single_line
+
 from .rules import TOPICS_MAX
 
 TITLE_MAX = 70
@@ -19,6 +21,7 @@ def validate_topics(value) -> None:
     for topic in value:
         if not topic.strip() or len(topic) > TOPIC_MAX_CHARS:
             raise ValidationError(f"Each topic must be 1 to {TOPIC_MAX_CHARS} characters.")
+        validate_single_line(topic)
 
 
 class Space(models.Model):

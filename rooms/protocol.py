@@ -67,7 +67,7 @@ ERROR_CODES: dict[str, str] = {
     "conflict": "The action doesn't apply now (e.g. accepting a hand that is no longer raised).",
     "stage_full": "The stage already has 13 people (1 host, 2 co-hosts, 10 speakers).",
     "not_allowed_to_speak": "The Space's speak policy doesn't let this person speak.",
-    "rate_limited": "Too many reactions or reports; slow down. Only the sender is told.",
+    "rate_limited": "Too many frames of this kind (docs/protocol.md, rate limits); only the sender is told.",
     "not_live": "The Space is not live (scheduled, ended or cancelled).",
     "server_error": "Something broke on our side; nothing changed. Try again.",
     "entry_refused": "Sent just before the server closes with a 44xx code; the message says why.",

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from notifications import services as notifications
-from notifications.hooks import LinkDone
+from notifications.hooks import LinkAction, LinkDone
 from notifications.models import Delivery
 from notifications.services import when_for
 
@@ -321,10 +321,22 @@ def email_unremind_link(delivery: Delivery) -> list[tuple[str, str]]:
     return [("Remove this reminder", settings.SITE_URL + reverse("notifications:email_link", args=[token]))]
 
 
-def email_unremind(*, user: User, payload: dict) -> LinkDone:
-    """The "Remove this reminder" link: one click removes it."""
+def _linked_space(payload: dict) -> Space:
     space = Space.objects.select_related("host").filter(pk=payload.get("s")).first()
     if space is None:
         raise ValidationError("That Space no longer exists, so there is no reminder to remove.", code="gone")
+    return space
+
+
+def _unremind(*, user: User, payload: dict) -> LinkDone:
+    space = _linked_space(payload)
     changed = reminder_remove(user=user, space=space)
     return LinkDone(changed=changed, template="rooms/reminder_removed.html", context={"space": space})
+
+
+# The "Remove this reminder" link: opening it asks, its button removes the reminder.
+EMAIL_UNREMIND = LinkAction(
+    confirm_template="rooms/reminder_remove_confirm.html",
+    describe=lambda *, user, payload: {"space": _linked_space(payload)},
+    apply=_unremind,
+)

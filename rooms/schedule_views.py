@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.services import hosting_eligibility
+from accounts.validators import validate_single_line
 
 from . import reminders, rules, scheduling, selectors
 from .calendar import space_ics
@@ -27,10 +28,15 @@ from .models import TOPICS_MAX, Space
 
 
 class ScheduleForm(forms.Form):
-    title = forms.CharField(max_length=70, widget=forms.TextInput(attrs={"placeholder": "What's it about?"}))
+    title = forms.CharField(
+        max_length=70,
+        validators=[validate_single_line],
+        widget=forms.TextInput(attrs={"placeholder": "What's it about?"}),
+    )
     topics = forms.CharField(
         required=False,
         max_length=80,
+        validators=[validate_single_line],
         help_text=f"Up to {TOPICS_MAX}, separated by commas.",
         widget=forms.TextInput(attrs={"placeholder": "music, design"}),
     )

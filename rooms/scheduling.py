@@ -14,8 +14,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import hooks as account_hooks
 from accounts.models import User
+from accounts.selectors import is_moderator
 from accounts.services import hosting_ensure_allowed
+from accounts.validators import has_control_characters
 
 from . import hooks, reminders, rules
 from .models import Space, validate_topics
@@ -66,6 +69,10 @@ def _clean_title_topics(title: str, topics: list[str]) -> tuple[str, list[str]]:
         raise ValidationError("Give your Space a title.", code="title")
     if len(title) > Space._meta.get_field("title").max_length:
         raise ValidationError("Keep the title to 70 characters.", code="title")
+    if has_control_characters(title):
+        raise ValidationError(
+            "Use one line of text, without line breaks or control characters.", code="title"
+        )
     topics = [t.strip() for t in topics if t and t.strip()]
     validate_topics(topics)
     return title, topics
@@ -106,8 +113,8 @@ def space_schedule(
     return space
 
 
-def _ensure_host(space: Space, by: User, *, staff_ok: bool = False) -> None:
-    if space.host_id == by.pk or (staff_ok and by.is_staff):
+def _ensure_host(space: Space, by: User) -> None:
+    if space.host_id == by.pk:
         return
     raise PermissionDenied("Only the host can change this Space.")
 
@@ -153,10 +160,12 @@ def space_reschedule(
     return space
 
 
-def space_cancel(*, space: Space, by: User, reason: str = "") -> Space:
+def space_cancel(*, space: Space, by: User, reason: str = "", audit_note: str = "") -> Space:
     """Cancel a scheduled Space: pending reminders are withdrawn, everyone reminded or holding a
-    ticket is told, and tickets are refunded."""
-    _ensure_host(space, by, staff_ok=True)
+    ticket is told, and tickets are refunded. Its host may; so may a moderator with the permission
+    to end Spaces (`rooms.end_space`), whose cancellation is audited."""
+    if space.host_id != by.pk and not is_moderator(user=by, perm="rooms.end_space"):
+        raise PermissionDenied("Only the host or a moderator who can end Spaces can cancel this Space.")
     with transaction.atomic():
         space = _locked(space)
         _ensure_scheduled(space)
@@ -165,6 +174,10 @@ def space_cancel(*, space: Space, by: User, reason: str = "") -> Space:
         space.ended_reason = "cancelled" if space.host_id == by.pk else "cancelled_by_staff"
         space.save(update_fields=["state", "ended_at", "ended_reason", "updated_at"])
         reminders.schedule_cancelled(space=space, reason=reason.strip()[:300])
+        if space.host_id != by.pk:
+            account_hooks.moderator_acted.send(
+                sender=Space, by=by, action="space_end", target=space, note=audit_note or reason[:300]
+            )
         # Apps above rooms react in this transaction (ticketing refunds tickets after it commits).
         hooks.space_cancelled.send(
             sender=Space, space=space, by=by, reason="cancelled" if space.host_id == by.pk else "moderator"

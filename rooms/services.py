@@ -21,8 +21,11 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
+from accounts import hooks as account_hooks
+from accounts.ratelimit import Limit, hit
 from accounts.selectors import is_moderator
 from accounts.services import hosting_ensure_allowed
+from accounts.validators import validate_single_line
 
 from . import hooks, protocol, reminders
 from .access import entry_refusal
@@ -78,10 +81,6 @@ class NotLive(RoomError):
 
 class NotInSpace(RoomError):
     code = "not_found"
-
-
-class RateLimited(RoomError):
-    code = "rate_limited"
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -236,6 +235,7 @@ def space_create(
         raise ValidationError("Give your Space a title.")
     if len(title) > TITLE_MAX:
         raise ValidationError(f"Titles are up to {TITLE_MAX} characters; this one has {len(title)}.")
+    validate_single_line(title)
     topics = [t.strip() for t in topics]
     validate_topics(topics)
     if speak_policy not in Space.SpeakPolicy.values:
@@ -293,7 +293,7 @@ def space_start(*, space: Space, by) -> Space:
     return space
 
 
-def space_end(*, space: Space, by=None) -> Space:
+def space_end(*, space: Space, by=None, note: str = "") -> Space:
     """End a live Space (or cancel a scheduled one): by its host, by a moderator (`rooms.end_space`),
     or by the system (`by=None`) when the host has been gone longer than the grace. Everyone in it
     is told (``space_ended``) and their sockets close."""
@@ -301,7 +301,7 @@ def space_end(*, space: Space, by=None) -> Space:
         # Cancelling a scheduled Space also withdraws reminders, tells people and refunds tickets.
         from .scheduling import space_cancel
 
-        return space_cancel(space=space, by=by)
+        return space_cancel(space=space, by=by, audit_note=note)
     with transaction.atomic():
         space = _lock(space.pk, live=False)
         if space.state in (Space.State.ENDED, Space.State.CANCELLED):
@@ -323,6 +323,10 @@ def space_end(*, space: Space, by=None) -> Space:
         Participant.objects.filter(space=space, left_at=None).update(
             left_at=now, hand_raised_at=None, invited_at=None, invited_by=None
         )
+        if reason == "moderator":
+            account_hooks.moderator_acted.send(
+                sender=Space, by=by, action="space_end", target=space, note=note
+            )
         Connection.objects.filter(space=space).delete()
         transaction.on_commit(home_cache_clear)
         if was_live:
@@ -793,16 +797,11 @@ def reaction_send(*, space: Space, by, emoji: str) -> None:
     if emoji not in protocol.REACTIONS:
         raise RoomError("Pick one of the reactions shown.", code="bad_field")
     _live_member(space, by)
-    window = settings.SPACES_REACTIONS_WINDOW_SECONDS
-    key = f"rooms:react:{space.pk}:{by.pk}:{int(time.time() // window)}"
-    cache.add(key, 0, timeout=window * 2)
-    try:
-        sent = cache.incr(key)
-    except ValueError:  # the key expired between add and incr
-        cache.set(key, 1, timeout=window * 2)
-        sent = 1
-    if sent > settings.SPACES_REACTIONS_PER_WINDOW:
-        raise RateLimited("You're sending reactions too fast. Wait a few seconds and try again.")
+    hit(
+        f"rooms:react:{space.pk}:{by.pk}",
+        Limit(settings.SPACES_REACTIONS_PER_WINDOW, settings.SPACES_REACTIONS_WINDOW_SECONDS),
+        "You're sending reactions too fast. Wait a few seconds and try again.",
+    )
     Space.objects.filter(pk=space.pk).update(reaction_count=F("reaction_count") + 1)
     publish_on_commit(space.pk, {"type": "reaction", "user_id": by.pk, "emoji": emoji})
 

@@ -1,6 +1,14 @@
 """Websocket routes of every app, gathered in one list."""
 
+from channels.security.websocket import WebsocketDenier
+from django.urls import re_path
+
 from notifications.routing import websocket_urlpatterns as notifications_ws
 from rooms.routing import websocket_urlpatterns as rooms_ws
 
-websocket_urlpatterns = [*rooms_ws, *notifications_ws]
+websocket_urlpatterns = [
+    *rooms_ws,
+    *notifications_ws,
+    # Any other path: refused at the handshake (403), not an error in the router (HTTP 500).
+    re_path(r"", WebsocketDenier.as_asgi()),
+]

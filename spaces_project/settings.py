@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "spaces_project.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "spaces_project.middleware.DatabaseUnavailableMiddleware",
@@ -252,9 +253,18 @@ STORAGES = {
         )
     },
 }
-# Uploads above this are refused before Pillow sees them (accounts.avatars).
-FILE_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+# A request body larger than this is answered 413 before anything reads it
+# (spaces_project.middleware.RequestSizeLimitMiddleware, and the ASGI guard in asgi.py), whatever
+# is in front of Django. The largest thing anyone sends is a 5 MB avatar.
+SPACES_MAX_REQUEST_BYTES = env_int("SPACES_MAX_REQUEST_BYTES", 6 * 1024 * 1024)
+# Uploaded files past this size are streamed to a temporary file, not kept in memory; under ASGI
+# the request body itself is spooled to disk past it too.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+# Form fields and plain bodies (the Stripe webhook) are read into memory only up to this.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Avatars decoded at once in one process (accounts.avatars); more wait their turn, briefly.
+SPACES_AVATAR_PARALLEL = env_int("SPACES_AVATAR_PARALLEL", 1)
+SPACES_AVATAR_WAIT_SECONDS = env_int("SPACES_AVATAR_WAIT_SECONDS", 20)
 
 # Sessions are read from the cache (Redis when scaled out) and written through to the database,
 # so a signed-in page costs no session query and a cache flush signs nobody out.
@@ -332,8 +342,11 @@ SPACES_REPORTS_WINDOW_SECONDS = env_int("SPACES_REPORTS_WINDOW_SECONDS", 600)
 
 # --- ticketing ---
 # With no STRIPE_SECRET_KEY, checkout and payout onboarding are a local test mode (ticketing/gateway.py):
-# clearly marked pages that drive the same services as Stripe's webhooks, and no money moves.
+# clearly marked pages that drive the same services as Stripe's webhooks, and no money moves. That
+# mode exists only with DEBUG on or STRIPE_TEST_MODE=1; with neither and no key, ticket sales are off
+# (otherwise anyone could "pay" with a button on a server whose operator never configured Stripe).
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_TEST_MODE = env_bool("STRIPE_TEST_MODE", DEBUG)
 # The signing secret of the webhook endpoint (whsec_...); with a second endpoint for Connect events
 # (hosts' account.updated), both secrets, comma-separated.
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")

@@ -476,3 +476,30 @@ def test_seed_demo_is_safe_to_run_twice(capsys):
     host = User.objects.get(username="ana")
     assert host.follower_count == Follow.objects.filter(followee=host).count() >= 600
     assert services.hosting_eligibility(user=host).allowed
+
+
+def test_suspending_reads_only_that_persons_sessions(client):
+    from django.contrib.sessions.models import Session
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    others = []
+    for _ in range(5):
+        other = Client()
+        other.force_login(UserFactory())
+        others.append(other.session.session_key)
+    user = UserFactory()
+    client.force_login(user)
+    second = Client()
+    second.force_login(user)
+    mine = {client.session.session_key, second.session.session_key}
+    with CaptureQueriesContext(connection) as queries:
+        services.user_suspend(user=user, by=UserFactory(is_staff=True))
+    session_reads = [
+        q["sql"] for q in queries if "django_session" in q["sql"] and q["sql"].startswith("SELECT")
+    ]
+    # No scan of every live session: each read names the session it wants.
+    assert all("session_key" in sql.split("WHERE", 1)[-1] for sql in session_reads), session_reads
+    assert not Session.objects.filter(session_key__in=mine).exists()
+    assert Session.objects.filter(session_key__in=others).count() == 5

@@ -116,3 +116,92 @@ def test_exactly_5_mb_is_not_refused_for_size(client, signed_in, settings):
     assert len(data) == 5 * 1024 * 1024
     response = upload(client, "exact.png", data, "image/png")
     assert response.status_code == 302
+
+
+def test_replacing_an_avatar_keeps_the_new_files_and_deletes_the_old(
+    client, signed_in, tmp_path, django_capture_on_commit_callbacks
+):
+    for n in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert upload(client, f"me{n}.jpg", image_bytes()).status_code == 302
+        signed_in.refresh_from_db()
+        assert (tmp_path / signed_in.avatar.name).is_file()
+        assert (tmp_path / signed_in.avatar_small.name).is_file()
+        kept = sorted(p.name for p in tmp_path.rglob("*.webp"))
+        assert kept == sorted(
+            name.rsplit("/", 1)[-1] for name in (signed_in.avatar.name, signed_in.avatar_small.name)
+        )
+
+
+def test_a_picture_over_the_pixel_budget_is_refused_from_its_header(client, signed_in):
+    # 4000 x 3500 = 14 MP claimed by a header of a few hundred bytes.
+    response = upload(client, "big.png", png_bomb(4000, 3500), "image/png")
+    assert response.status_code == 200
+    assert "at most 12 megapixels" in response.content.decode()
+    signed_in.refresh_from_db()
+    assert not signed_in.avatar
+
+
+def test_a_picture_just_under_the_pixel_budget_is_accepted(client, signed_in):
+    img = Image.new("RGB", (3460, 3460), (10, 200, 30))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    response = upload(client, "near.png", buf.getvalue(), "image/png")
+    assert response.status_code == 302
+    signed_in.refresh_from_db()
+    with Image.open(signed_in.avatar.path) as large:
+        assert large.size == (256, 256)
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_and_still_cropped_well(client, signed_in):
+    response = upload(client, "photo.jpg", image_bytes("JPEG", size=(3000, 2000)))
+    assert response.status_code == 302
+    signed_in.refresh_from_db()
+    with Image.open(signed_in.avatar.path) as large:
+        assert large.size == (256, 256)
+        assert large.convert("RGB").getpixel((128, 128)) == pytest.approx((120, 40, 200), abs=8)
+
+
+def test_when_every_decode_slot_is_busy_an_upload_waits_then_is_told_to_retry(client, signed_in, settings):
+    from accounts.avatars import decode_slots
+
+    settings.SPACES_AVATAR_WAIT_SECONDS = 1
+    slots = decode_slots()
+    taken = 0
+    while slots.acquire(blocking=False):  # another request is decoding in every slot
+        taken += 1
+    try:
+        response = upload(client, "me.jpg", image_bytes())
+    finally:
+        for _ in range(taken):
+            slots.release()
+    assert response.status_code == 200 and "busy processing other pictures" in response.content.decode()
+    assert upload(client, "me.jpg", image_bytes()).status_code == 302
+
+
+def test_a_body_over_the_request_cap_is_413_before_any_view(client, signed_in, settings):
+    settings.SPACES_MAX_REQUEST_BYTES = 1024 * 1024
+    response = client.post(
+        reverse("profile_edit"), data=b"x" * (1024 * 1024 + 1), content_type="application/octet-stream"
+    )
+    assert response.status_code == 413
+    assert "limited to 1 MB" in response.content.decode()
+
+
+async def test_under_asgi_an_oversized_body_is_refused_before_it_is_read(settings):
+    from channels.testing import HttpCommunicator
+
+    from spaces_project.asgi import application
+
+    declared = settings.SPACES_MAX_REQUEST_BYTES + 1
+    # Only the headers arrive: the answer must not wait for (or read) the 6 MB body.
+    communicator = HttpCommunicator(
+        application,
+        "POST",
+        "/settings/profile/",
+        body=b"",
+        headers=[(b"host", b"127.0.0.1"), (b"content-length", str(declared).encode())],
+    )
+    response = await communicator.get_response(timeout=5)
+    assert response["status"] == 413
+    assert b"limited to 6 MB" in response["body"]

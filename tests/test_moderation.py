@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.groups import MODERATOR_PERMISSIONS, MODERATORS
+from accounts.ratelimit import RateLimited
 from moderation import services
 from moderation.models import AuditLog, Feedback, HostBlock, Report
 from rooms.models import Participant, Space
@@ -117,7 +118,7 @@ def test_reports_are_rate_limited(settings):
     reporter = UserFactory()
     for _ in range(3):
         services.report_create(reporter=reporter, account=UserFactory(), reason="spam")
-    with pytest.raises(services.RateLimited, match="wait a few minutes"):
+    with pytest.raises(RateLimited, match="wait a few minutes"):
         services.report_create(reporter=reporter, account=UserFactory(), reason="spam")
     assert Report.objects.count() == 3
     # The limit is per person.
@@ -338,6 +339,26 @@ def test_block_button_blocks_and_unblocks_over_htmx(client):
     ).content.decode()
     assert 'data-testid="block"' in html
     assert not HostBlock.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/x", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"]
+)
+def test_block_and_unblock_never_redirect_off_site(client, target):
+    host, pest = UserFactory(), UserFactory()
+    client.force_login(host)
+    for view in ("moderation:block", "moderation:unblock"):
+        response = client.post(reverse(view, args=[pest.username]), {"next": target})
+        assert response.status_code == 302
+        assert response["Location"] == reverse("moderation:blocks")
+
+
+def test_block_goes_back_to_a_page_on_this_site(client):
+    host, pest = UserFactory(), UserFactory()
+    client.force_login(host)
+    back = reverse("profile", args=[pest.username])
+    response = client.post(reverse("moderation:block", args=[pest.username]), {"next": back})
+    assert response["Location"] == back
 
 
 def test_block_needs_post_and_sign_in(client):

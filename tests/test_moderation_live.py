@@ -226,6 +226,7 @@ async def test_a_suspended_users_sockets_close_within_a_second_and_reconnecting_
     assert sorted(audit) == [
         ("account_suspend", user.pk, "Spam ring"),
         ("participant_remove", user.pk, "Removed from “Elsewhere”"),
+        ("space_end", their_space.pk, f"Its host {user} was suspended."),
     ]
 
     again = await connect(elsewhere, user, expect_snapshot=False)

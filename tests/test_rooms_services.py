@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from accounts import services as accounts_services
+from accounts.ratelimit import RateLimited
 from accounts.services import NotEligible
 from rooms import services
 from rooms.models import Connection, Participant, Space
@@ -441,7 +442,7 @@ def test_reactions_are_limited_per_person(room, settings):
     space, host, listener = room
     for _ in range(3):
         services.reaction_send(space=space, by=listener, emoji="💯")
-    with pytest.raises(services.RateLimited):
+    with pytest.raises(RateLimited):
         services.reaction_send(space=space, by=listener, emoji="💯")
     services.reaction_send(space=space, by=host, emoji="👋")  # others are not affected
 

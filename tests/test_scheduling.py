@@ -351,11 +351,20 @@ def test_cancelling_withdraws_everything_due_and_tells_everyone_reminded():
     )
 
 
-def test_staff_can_cancel_but_a_stranger_cannot():
+def test_a_moderator_can_cancel_but_a_stranger_or_plain_staff_cannot():
+    from django.contrib.auth.models import Group
+
+    from accounts.groups import MODERATORS, ensure_moderators_group
+
     space = schedule(hours=48)
     with pytest.raises(PermissionDenied):
         scheduling.space_cancel(space=space, by=UserFactory())
-    scheduling.space_cancel(space=space, by=UserFactory(is_staff=True))
+    with pytest.raises(PermissionDenied):
+        scheduling.space_cancel(space=space, by=UserFactory(is_staff=True))
+    ensure_moderators_group()
+    moderator = UserFactory(is_staff=True)
+    moderator.groups.add(Group.objects.get(name=MODERATORS))
+    scheduling.space_cancel(space=space, by=moderator)
     space.refresh_from_db()
     assert space.ended_reason == "cancelled_by_staff"
 

@@ -44,15 +44,44 @@ def test_production_refuses_to_start_without_allowed_hosts():
     assert "ALLOWED_HOSTS is not set" in result.stderr
 
 
+PRODUCTION = {"DEBUG": "0", "ALLOWED_HOSTS": "spaces.example.com", "STRIPE_TEST_MODE": ""}
+
+
 def test_check_deploy_is_clean_in_production_shape():
     result = run_check(
-        {"DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "spaces.example.com"},
+        {
+            **PRODUCTION,
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "STRIPE_SECRET_KEY": "sk_live_x",
+            "STRIPE_WEBHOOK_SECRET": "whsec_x",
+        },
         "--deploy",
         "--fail-level",
         "WARNING",
     )
     assert result.returncode == 0, result.stderr + result.stdout
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_that_ticket_sales_are_off_without_a_stripe_key():
+    result = run_check(
+        {**PRODUCTION, "SECRET_KEY": secrets.token_urlsafe(50), "STRIPE_SECRET_KEY": ""}, "--deploy"
+    )
+    assert "ticketing.W001" in result.stderr + result.stdout
+    assert "ticket sales are off" in result.stderr + result.stdout
+
+
+def test_check_deploy_warns_about_simulated_payments_in_production():
+    result = run_check(
+        {
+            **PRODUCTION,
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "STRIPE_SECRET_KEY": "",
+            "STRIPE_TEST_MODE": "1",
+        },
+        "--deploy",
+    )
+    assert "ticketing.W002" in result.stderr + result.stdout
 
 
 def test_database_and_redis_urls_switch_engines():

@@ -483,13 +483,26 @@ def test_local_checkout_does_not_exist_when_stripe_is_configured(client):
     assert client.get(reverse("ticketing:local_checkout", args=["cs_local_1_ab"])).status_code == 404
 
 
-def test_checkout_cancel_page_releases_the_buyers_hold(client):
+def test_checkout_cancel_page_releases_the_buyers_hold_only_on_post(client):
     space = ticketed_space(capacity=1)
     buyer = UserFactory()
     begin(space, buyer)
     client.force_login(buyer)
+    # A GET (Stripe's cancel link, or any site's <img>) changes nothing.
     client.get(reverse("ticketing:checkout_cancel", args=[space.pk]))
+    assert selectors.seats_taken(space_id=space.pk) == (0, 1)
+    page = client.get(space.get_absolute_url()).content.decode()
+    assert 'data-testid="give-up-seat"' in page
+    client.post(reverse("ticketing:checkout_cancel", args=[space.pk]))
     assert selectors.seats_taken(space_id=space.pk) == (0, 0)
+
+
+def test_payouts_refresh_by_get_creates_no_account(client):
+    user = UserFactory()
+    client.force_login(user)
+    response = client.get(reverse("ticketing:payouts_refresh"), follow=True)
+    assert not PayoutAccount.objects.filter(user=user).exists()
+    assert "Continue Stripe setup" in response.content.decode()
 
 
 # --- refunds ---------------------------------------------------------------------------
@@ -822,3 +835,49 @@ def test_the_sweep_is_a_celery_task_on_the_beat_schedule(settings):
     )
     assert "ticketing.tasks.refund_space" in app.tasks
     assert tasks.sweep.run() == {"spaces_refunded": 0, "holds_expired": 0, "refunds_done": 0}
+
+
+# --- no Stripe key in production: sales off, never a free checkout ---------------------------
+
+
+@override_settings(STRIPE_SECRET_KEY="", STRIPE_TEST_MODE=False)
+def test_without_a_key_or_test_mode_nobody_can_buy_or_onboard_and_hosts_are_told(client):
+    with override_settings(STRIPE_TEST_MODE=True):
+        space = ticketed_space(capacity=5)
+        stale = begin(space, UserFactory())
+    buyer = UserFactory()
+    client.force_login(buyer)
+    page = client.post(reverse("ticketing:buy", args=[space.pk]), follow=True).content.decode()
+    assert "be bought on this server right now" in page
+    assert not Hold.objects.filter(buyer=buyer).exists()
+    # A checkout opened while test mode was on can't be "paid" on our stand-in page any more.
+    client.force_login(stale.buyer)
+    assert client.post(stale.checkout_url, {"outcome": "succeed"}).status_code == 404
+    assert not Ticket.objects.exists()
+
+    host = space.host
+    client.force_login(host)
+    seller = client.get(reverse("ticketing:seller")).content.decode()
+    assert 'data-testid="sales-off"' in seller and "STRIPE_SECRET_KEY" in seller
+    assert 'data-testid="connect-payouts"' not in seller
+    settings_page = client.get(reverse("ticketing:settings", args=[space.pk])).content.decode()
+    assert 'data-testid="sales-off"' in settings_page and 'data-testid="save-tickets"' not in settings_page
+    other = scheduled_space(host, in_hours=3)
+    with pytest.raises(PermissionDenied, match="Ticket sales are off"):
+        services.ticket_settings_save(space=other, by=host, price_cents=500, capacity=10, sales_close_at=None)
+
+
+@override_settings(STRIPE_SECRET_KEY="", STRIPE_TEST_MODE=False)
+def test_without_a_key_or_test_mode_a_new_host_gets_no_payout_account(client):
+    user = UserFactory()
+    client.force_login(user)
+    response = client.post(reverse("ticketing:payouts_connect"), follow=True)
+    assert not PayoutAccount.objects.filter(user=user).exists()
+    assert "Ticket sales are off" in response.content.decode()
+
+
+@override_settings(STRIPE_SECRET_KEY="", STRIPE_TEST_MODE=True)
+def test_explicit_test_mode_keeps_the_simulated_checkout():
+    space = ticketed_space(capacity=1)
+    hold = begin(space, UserFactory())
+    assert hold.checkout_url.startswith("/tickets/test-checkout/")

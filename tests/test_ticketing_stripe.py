@@ -270,8 +270,11 @@ def test_payout_onboarding_creates_an_express_account_and_an_onboarding_link(cli
     )
     assert not account.ready  # only account.updated may say otherwise
 
-    # An expired link brings the host back to refresh_url: a new link, the same account.
+    # An expired link brings the host back to refresh_url, which changes nothing by itself; the
+    # seller page's button then asks for a new link for the same account.
     client.get(reverse("ticketing:payouts_refresh"))
+    assert len(stripe_stub.calls("POST", "/v1/account_links")) == 1
+    client.post(reverse("ticketing:payouts_connect"))
     assert len(stripe_stub.calls("POST", "/v1/accounts")) == 1
     assert len(stripe_stub.calls("POST", "/v1/account_links")) == 2
 
@@ -279,3 +282,49 @@ def test_payout_onboarding_creates_an_express_account_and_an_onboarding_link(cli
 def test_test_mode_pages_are_gone_when_stripe_is_configured(client, stripe_stub):
     client.force_login(UserFactory())
     assert client.get(reverse("ticketing:local_onboarding", args=["acct_x"])).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_moderators_refunding_at_once_are_both_told_it_is_done(stripe_stub):
+    from django.contrib.auth.models import Group
+    from django.db import connections
+
+    from accounts.groups import MODERATORS, ensure_moderators_group
+
+    ensure_moderators_group()
+    moderators = [UserFactory(is_staff=True) for _ in range(2)]
+    for m in moderators:
+        m.groups.add(Group.objects.get(name=MODERATORS))
+    space = ticketed_space(capacity=2)
+    hold = begin(space, UserFactory())
+    stripe_stub.mark_paid(hold.checkout_session_id)
+    services.stripe_event_handle(event=checkout_event(hold))
+    ticket = Ticket.objects.get(hold=hold)
+
+    # Stripe holds both refund calls until both moderators are waiting on it.
+    stripe_stub.stalls["/v1/refunds"] = release = threading.Event()
+    answers: list = []
+
+    def refund(by):
+        try:
+            answers.append(services.ticket_refund(ticket=ticket, by=by))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=refund, args=(m,)) for m in moderators]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.REFUNDING).exists():
+            break
+        time.sleep(0.05)
+    time.sleep(1.0)  # the other moderator's call reaches the stalled Stripe too
+    release.set()
+    for t in threads:
+        t.join(timeout=20)
+    del stripe_stub.stalls["/v1/refunds"]
+    assert answers == [True, True]
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.REFUNDED
+    assert LedgerEntry.objects.filter(ticket=ticket, kind=LedgerEntry.Kind.REFUND).count() == 1

@@ -209,3 +209,52 @@ def test_connect_endpoint_secret_is_accepted_alongside_the_platform_one(client, 
     assert account.ready
     assert post_event(client, checkout_event(open_hold)).content == b"ticket_issued"
     assert post_event(client, checkout_event(open_hold), secret="whsec_neither").status_code == 400
+
+
+def post_raw(client, payload: str, *, timestamp: int | None = None):
+    return client.post(
+        "/stripe/webhook/",
+        data=payload.encode("utf-8", "surrogatepass"),
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=sign(payload, timestamp=timestamp),
+    )
+
+
+def test_a_signature_from_an_hour_in_the_future_is_refused(client, open_hold):
+    event = checkout_event(open_hold)
+    ahead = sign(json.dumps(event), timestamp=int(time.time()) + 3600)
+    assert post_event(client, event, signature=ahead).status_code == 400
+    nothing_changed(open_hold)
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda e: e.pop("data"),
+        lambda e: e.pop("id"),
+        lambda e: e.pop("type"),
+        lambda e: e.update(created="yesterday"),
+        lambda e: e.update(created=1.5),
+        lambda e: e.update(id="evt_" + "x" * 300),
+        lambda e: e.update(type="checkout.session.completed" + "x" * 200),
+        lambda e: e.update(data=[1, 2]),
+        lambda e: e["data"].update(object=[1]),
+        lambda e: e["data"]["object"].update(metadata=["hold"]),
+        lambda e: e["data"]["object"].update(amount_total="1999"),
+        lambda e: e["data"]["object"].update(payment_intent={"id": 1}),
+    ],
+)
+def test_a_correctly_signed_but_malformed_event_gets_400_and_changes_nothing(client, open_hold, mangle):
+    event = checkout_event(open_hold)
+    mangle(event)
+    response = post_event(client, event)
+    assert response.status_code == 400
+    nothing_changed(open_hold)
+
+
+@pytest.mark.parametrize(
+    "payload", ["[1, 2]", "42", '"evt"', "null", "[" * 5000 + "]" * 5000, '{"id": "\\ud800"}']
+)
+def test_a_signed_body_that_is_not_an_event_object_gets_400(client, open_hold, payload):
+    assert post_raw(client, payload).status_code == 400
+    nothing_changed(open_hold)

@@ -9,7 +9,7 @@ class TicketingConfig(AppConfig):
         # Ticketing plugs into the apps below it; docs/architecture.md lists these hooks.
         from rooms import hooks as room_hooks
 
-        from . import selectors, services
+        from . import checks, selectors, services  # noqa: F401  (checks registers itself)
 
         room_hooks.entry_rule_register(
             room_hooks.EntryRule(

@@ -4,7 +4,7 @@ Two gateways with one interface:
 
 - `StripeGateway` (STRIPE_SECRET_KEY set): the real `stripe` library. STRIPE_API_BASE, when set,
   points it at another server (the tests' stand-in, tests/stripe_stub.py).
-- `LocalGateway` (no key, the embedded default): ids are made up and "Stripe's pages" are our own
+- `LocalGateway` (no key, and DEBUG or STRIPE_TEST_MODE on): ids are made up and "Stripe's pages" are our own
   clearly marked test pages (ticketing.views.local_*), which hand Stripe-shaped events to the same
   `services.stripe_event_handle` the webhook uses. No money moves.
 
@@ -219,11 +219,25 @@ def _now_ts() -> int:
     return int(timezone.now().timestamp())
 
 
+SALES_OFF_MESSAGE = (
+    "Ticket sales are off on this server: no Stripe key is configured. "
+    "The site's operator can set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET to turn them on."
+)
+
+
 def get_gateway() -> Gateway:
     if settings.STRIPE_SECRET_KEY:
         return StripeGateway(api_key=settings.STRIPE_SECRET_KEY, api_base=settings.STRIPE_API_BASE)
-    return LocalGateway()
+    if settings.STRIPE_TEST_MODE:
+        return LocalGateway()
+    raise GatewayError(SALES_OFF_MESSAGE)
 
 
 def is_test_mode() -> bool:
-    return not settings.STRIPE_SECRET_KEY
+    """Payments are simulated by our own pages: no key, and test mode allowed (DEBUG or STRIPE_TEST_MODE)."""
+    return not settings.STRIPE_SECRET_KEY and settings.STRIPE_TEST_MODE
+
+
+def sales_enabled() -> bool:
+    """Tickets can be sold: a real Stripe key, or the test mode."""
+    return bool(settings.STRIPE_SECRET_KEY) or settings.STRIPE_TEST_MODE

@@ -23,7 +23,7 @@ from rooms.models import Space
 
 from . import rules
 from .commission import format_cents, rate_bps_for
-from .gateway import is_test_mode
+from .gateway import is_test_mode, sales_enabled
 from .models import Hold, LedgerEntry, PayoutAccount, Ticket, TicketSettings
 
 # Tickets that occupy a seat: issued, or issued and being refunded right now.
@@ -212,7 +212,12 @@ def ticket_box(*, space, viewer) -> dict:
     signed_in = viewer is not None and viewer.is_authenticated
     is_host = signed_in and viewer.pk == space.host_id
     ts = _ticket_settings_of(space)
-    box: dict = {"mode": "none", "test_mode": is_test_mode(), "space_id": space.pk}
+    box: dict = {
+        "mode": "none",
+        "test_mode": is_test_mode(),
+        "sales_off": not sales_enabled(),
+        "space_id": space.pk,
+    }
     if ts is None:
         if is_host and space.state in (Space.State.SCHEDULED, Space.State.LIVE):
             eligibility = seller_eligibility(user=viewer)
@@ -243,6 +248,8 @@ def ticket_box(*, space, viewer) -> dict:
         and Ticket.objects.filter(space_id=space.pk, holder=viewer, status=Ticket.Status.VALID).exists()
     ):
         box["mode"] = "holder"
+    elif box["sales_off"]:
+        box.update(mode="closed", closed_reason="Ticket sales are paused on this server.")
     elif closed:
         box.update(mode="closed", closed_reason=closed)
     elif not signed_in:

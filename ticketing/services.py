@@ -26,13 +26,14 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import hooks as account_hooks
 from accounts.models import User
 from notifications.services import notify
 from rooms.models import Space
 
 from . import rules, selectors
 from .commission import format_cents, split
-from .gateway import CheckoutRequest, GatewayError, get_gateway
+from .gateway import SALES_OFF_MESSAGE, CheckoutRequest, GatewayError, get_gateway, sales_enabled
 from .models import Hold, LedgerEntry, PayoutAccount, Ticket, TicketSettings, WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def payout_account_onboarding_url(*, user: User, refresh_url: str, return_url: s
     """Create the host's Express account if they have none, and return a fresh onboarding link."""
     if user.is_suspended:
         raise PermissionDenied("Your account is suspended, so you can't sell tickets.")
-    gateway = get_gateway()
+    gateway = get_gateway()  # GatewayError when ticket sales are off on this server
     account = PayoutAccount.objects.filter(user=user).first()
     if account is None:
         # The provider call is idempotent per user, so a double click makes one account.
@@ -109,6 +110,8 @@ def ticket_settings_save(
     """Start selling tickets for a Space, or change its price, cap or closing time."""
     if by.pk != space.host_id:
         raise PermissionDenied("Only the host can sell tickets for this Space.")
+    if not sales_enabled():
+        raise PermissionDenied(SALES_OFF_MESSAGE)
     validate_price_cents(price_cents)
     if not 1 <= capacity <= rules.MAX_CAPACITY:
         raise ValidationError(f"Offer between 1 and {rules.MAX_CAPACITY:,} tickets.", code="capacity_range")
@@ -180,6 +183,8 @@ def ticket_purchase_begin(*, space: Space, buyer: User, success_url: str, cancel
         raise PermissionDenied("Your account is suspended.")
     if buyer.pk == space.host_id:
         raise TicketError("You're the host of this Space, so you don't need a ticket.")
+    if not sales_enabled():
+        raise TicketError("Tickets can't be bought on this server right now: payments aren't set up.")
 
     # In a rush most people arrive after the last ticket went: tell them without queueing for the
     # lock. Issued tickets only ever go away by refund, so "sold out" read here stays true.
@@ -364,6 +369,54 @@ def ticket_issue(
 # --- Stripe events --------------------------------------------------------------
 
 
+# The object fields each event type reads, and the types they may have (None: absent or null).
+_OBJECT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "id": str,
+    "metadata": dict,
+    "client_reference_id": str,
+    "payment_status": str,
+    "payment_intent": str,
+    "amount_total": int,
+    "currency": str,
+    "charges_enabled": bool,
+    "payouts_enabled": bool,
+    "details_submitted": bool,
+}
+_ID_MAX = WebhookEvent._meta.get_field("event_id").max_length
+_TYPE_MAX = WebhookEvent._meta.get_field("type").max_length
+
+
+def stripe_event_problem(event: Any) -> str:
+    """What is wrong with a (verified) event's shape, or "" if `stripe_event_handle` can apply it.
+
+    A correctly signed event can still be malformed (a bug at the provider, or a replayed test
+    payload); it is refused with a 400 rather than failing half-way.
+    """
+    if not isinstance(event, dict):
+        return "An event is a JSON object."
+    event_id, event_type, created = event.get("id"), event.get("type"), event.get("created")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= _ID_MAX:
+        return f"id must be a string of 1 to {_ID_MAX} characters."
+    if not isinstance(event_type, str) or not 0 < len(event_type) <= _TYPE_MAX:
+        return f"type must be a string of 1 to {_TYPE_MAX} characters."
+    if type(created) is not int or not 0 <= created < 2**62:
+        return "created must be a whole number of seconds."
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        return "data.object must be an object."
+    for name, expected in _OBJECT_FIELDS.items():
+        value = data["object"].get(name)
+        ok = value is None or (type(value) is int if expected is int else isinstance(value, expected))
+        if not ok or (isinstance(value, str) and len(value) > _ID_MAX):
+            return f"data.object.{name} has the wrong type or length."
+    metadata = data["object"].get("metadata") or {}
+    if not all(isinstance(v, str) and len(v) <= _ID_MAX for v in metadata.values()):
+        return "data.object.metadata values must be short strings."
+    if event_type == "account.updated" and not data["object"].get("id"):
+        return "account.updated needs data.object.id."
+    return ""
+
+
 def stripe_event_handle(*, event: Mapping[str, Any]) -> str:
     """Apply one Stripe event, verified by the caller. Returns what happened, for logs and tests.
 
@@ -464,12 +517,21 @@ def ticket_refund(*, ticket: Ticket, by: User, reason: str = Ticket.RefundReason
     """A moderator refunds one ticket in full, now. True if this call refunded it."""
     if not by.has_perm("ticketing.refund_ticket"):
         raise PermissionDenied("Only moderators can refund tickets.")
-    claimed = Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.VALID).update(
-        status=Ticket.Status.REFUNDING, refund_reason=reason, refund_requested_at=timezone.now()
-    )
+    with transaction.atomic():
+        claimed = Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.VALID).update(
+            status=Ticket.Status.REFUNDING, refund_reason=reason, refund_requested_at=timezone.now()
+        )
+        if claimed:
+            account_hooks.moderator_acted.send(
+                sender=Ticket, by=by, action="ticket_refund", target=ticket, note=f"Reason: {reason}"
+            )
     if not claimed and not Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.REFUNDING).exists():
         raise TicketError("This ticket has already been refunded.")
-    return ticket_refund_process(ticket_id=ticket.pk)
+    if ticket_refund_process(ticket_id=ticket.pk):
+        return True
+    # Another moderator's refund of the same ticket may have completed it while ours was under way:
+    # the money is back either way, and both are told so.
+    return Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.REFUNDED).exists()
 
 
 def ticket_refund_process(*, ticket_id: int) -> bool:

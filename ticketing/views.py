@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 
 import stripe
 from django.conf import settings
@@ -21,7 +23,7 @@ from rooms.models import Space
 from . import local, selectors, services
 from .commission import format_cents, split
 from .forms import TicketSettingsForm
-from .gateway import GatewayError, is_test_mode
+from .gateway import SALES_OFF_MESSAGE, GatewayError, is_test_mode, sales_enabled
 from .models import Hold, PayoutAccount, Ticket, TicketSettings
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ def seller(request: HttpRequest) -> HttpResponse:
             "account": PayoutAccount.objects.filter(user=request.user).first(),
             "spaces": selectors.sellable_spaces(host=request.user),
             "test_mode": is_test_mode(),
+            "sales_off": None if sales_enabled() else SALES_OFF_MESSAGE,
         },
     )
 
@@ -53,8 +56,11 @@ def payouts_connect(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def payouts_refresh(request: HttpRequest) -> HttpResponse:
-    # Stripe sends the host here when an onboarding link has expired: hand out a fresh one.
-    return _to_onboarding(request)
+    # Stripe sends the host here (a GET) when an onboarding link has expired. A GET changes nothing,
+    # or any page could make someone's browser create an account at the provider: the seller page's
+    # button asks for a fresh link with a POST.
+    messages.info(request, "That Stripe setup link expired. Press “Continue Stripe setup” for a fresh one.")
+    return redirect("ticketing:seller")
 
 
 def _to_onboarding(request: HttpRequest) -> HttpResponse:
@@ -137,6 +143,7 @@ def ticket_settings(request: HttpRequest, space_id: int) -> HttpResponse:
             "price_locked": current is not None and Ticket.objects.filter(space=space).exists(),
             "rate_percent": example.rate_bps / 100,
             "test_mode": is_test_mode(),
+            "sales_off": None if sales_enabled() else SALES_OFF_MESSAGE,
         },
     )
 
@@ -183,12 +190,17 @@ def checkout_return(request: HttpRequest, space_id: int) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def checkout_cancel(request: HttpRequest, space_id: int) -> HttpResponse:
-    """Where checkout sends a buyer who backs out: close their checkout so the seat goes back on sale."""
+    """Where checkout sends a buyer who backs out (a GET: nothing changes, the seat stays held until
+    the hold lapses), and where the ticket box's "Give up my seat" posts to close the checkout."""
     space = get_object_or_404(Space, pk=space_id)
+    if request.method == "GET":
+        messages.info(request, "Checkout cancelled. You haven't been charged.")
+        return redirect(space.get_absolute_url())
     for hold in Hold.objects.filter(space=space, buyer=request.user, status=Hold.Status.OPEN):
         services.hold_expire(hold=hold)
-    messages.info(request, "Checkout cancelled. You haven't been charged.")
+    messages.info(request, "Your seat is back on sale. You haven't been charged.")
     return redirect(space.get_absolute_url())
 
 
@@ -203,21 +215,46 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     secrets = [s.strip() for s in settings.STRIPE_WEBHOOK_SECRET.split(",") if s.strip()]
     if not secrets:
         return HttpResponseBadRequest("Stripe webhooks are not configured on this server.")
-    signature = request.headers.get("Stripe-Signature")
+    signature = request.headers.get("Stripe-Signature") or ""
+    try:
+        payload = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        return HttpResponseBadRequest("Malformed payload: not UTF-8.")
+    tolerance = stripe.Webhook.DEFAULT_TOLERANCE
     for secret in secrets:
         try:
-            event = stripe.Webhook.construct_event(request.body, signature, secret)
+            stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance)
             break
-        except ValueError as exc:
-            log.warning("refused a webhook: %s", exc)
-            return HttpResponseBadRequest("Malformed payload.")
         except stripe.SignatureVerificationError as exc:
             failure = exc
     else:
         log.warning("refused a webhook: %s", failure)
         return HttpResponseBadRequest("Bad signature.")
-    outcome = services.stripe_event_handle(event=event.to_dict())
+    # The library refuses old signatures only; one from the future is as suspect (a replay kept
+    # for later, or a sender's clock that is wrong).
+    if _signed_at(signature) > time.time() + tolerance:
+        log.warning("refused a webhook signed in the future: %s", signature[:40])
+        return HttpResponseBadRequest("Bad signature: its timestamp is in the future.")
+    try:
+        event = json.loads(payload)
+        problem = services.stripe_event_problem(event)
+        json.dumps(event, ensure_ascii=False).encode()  # lone surrogates can't be stored
+    except (ValueError, RecursionError):
+        problem = "not JSON text"
+    if problem:
+        log.warning("refused a malformed webhook event: %s", problem)
+        return HttpResponseBadRequest(f"Malformed event: {problem}")
+    outcome = services.stripe_event_handle(event=event)
     return HttpResponse(outcome, content_type="text/plain")
+
+
+def _signed_at(signature: str) -> int:
+    """The t= of a Stripe-Signature header that has already been verified."""
+    for item in signature.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t" and value.isdigit():
+            return int(value)
+    return 0
 
 
 # --- earnings -------------------------------------------------------------------
@@ -233,7 +270,9 @@ def earnings(request: HttpRequest) -> HttpResponse:
 
 def _test_mode_only() -> None:
     if not is_test_mode():
-        raise Http404("The test checkout only exists when no Stripe key is configured.")
+        raise Http404(
+            "The test checkout only exists in test mode (no Stripe key, and DEBUG or STRIPE_TEST_MODE on)."
+        )
 
 
 @login_required
