@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.contrib.postgres.lookups import TrigramWordSimilar
+from django.contrib.postgres.search import TrigramWordSimilarity
+from django.db import connection
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import Greatest, Upper
+from django.db.models.lookups import Contains, StartsWith
 
 from .models import Follow, User
+from .rules import SEARCH_RESULTS, SEARCH_TYPO_SIMILARITY, WHO_TO_FOLLOW_SHOWN
 
 
 def user_with_follow_state(*, username: str, viewer) -> QuerySet[User]:
@@ -35,3 +41,85 @@ def is_moderator(*, user, perm: str) -> bool:
     """The one moderator check: an active staff account holding `perm` (the Moderators group's
     permissions, accounts.groups, or a superuser's)."""
     return bool(user is not None and user.is_active and user.is_staff and user.has_perm(perm))
+
+
+# --- search and suggestions ------------------------------------------------------
+
+
+def search_words(*, query: str, fields: list) -> tuple[Q, dict]:
+    """The filter and ranking of a search over text `fields`, shared by people and Spaces.
+
+    Every field is compared as UPPER(field), the expression the PostgreSQL trigram GIN indexes are
+    built on (accounts and rooms migrations), so each condition below is answered from an index:
+    `contains` (LIKE '%Q%', which also covers prefixes) and, on PostgreSQL, `%>` (a word of the
+    field is close to the query: typos). Only the matched rows are then ranked by similarity. The
+    embedded SQLite default has no pg_trgm and matches substrings only.
+    `fields` are field names or text expressions. Returns the filter and the annotations it ranks
+    by (`rank_prefix`, `rank_similarity`)."""
+    needle = query.upper()
+    match = Q()
+    for field in fields:
+        match |= Q(Contains(Upper(field), needle))
+    prefix = Case(
+        *[When(StartsWith(Upper(field), needle), then=Value(1)) for field in fields],
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+    ranks: dict = {"rank_prefix": prefix}
+    if connection.vendor == "postgresql":
+        for field in fields:
+            match |= Q(TrigramWordSimilar(Upper(field), needle))
+        similarities = [TrigramWordSimilarity(needle, Upper(field)) for field in fields]
+        ranks["rank_similarity"] = Greatest(*similarities) if len(similarities) > 1 else similarities[0]
+    else:
+        ranks["rank_similarity"] = Value(0.0)
+    return match, ranks
+
+
+def search_typo_threshold() -> None:
+    """Let `%>` accept words as far from the query as SEARCH_TYPO_SIMILARITY, for the rest of the
+    current transaction only (pg_trgm's default, 0.6, refuses one typo in a short name)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [str(SEARCH_TYPO_SIMILARITY)]
+        )
+
+
+def search_people(*, query: str, limit: int = SEARCH_RESULTS) -> list[User]:
+    """Active people whose handle or display name contains `query` or, on PostgreSQL, is one typo
+    away from it: handle prefixes first, then the closest, then the most followed. Call inside a
+    transaction that has run `search_typo_threshold()`."""
+    match, ranks = search_words(query=query, fields=["username", "display_name"])
+    return list(
+        User.objects.filter(match, is_active=True, is_suspended=False)
+        .annotate(**ranks)
+        .order_by("-rank_prefix", "-rank_similarity", "-follower_count", "pk")[:limit]
+    )
+
+
+def who_to_follow(*, viewer, limit: int = WHO_TO_FOLLOW_SHOWN) -> list[User]:
+    """People to suggest to `viewer`: first those followed by the people they follow (most such
+    follows first), then the most-followed accounts; never themselves nor anyone they already
+    follow. Two queries, whatever the size of either circle."""
+    if not getattr(viewer, "is_authenticated", False):
+        return []
+    followed = Follow.objects.filter(follower_id=viewer.pk).values("followee_id")
+    candidates = (
+        User.objects.filter(is_active=True, is_suspended=False).exclude(pk=viewer.pk).exclude(pk__in=followed)
+    )
+    # Filtering and counting over the same join counts only follows by people the viewer follows.
+    circle = list(
+        candidates.filter(follower_set__follower_id__in=followed)
+        .annotate(mutual=Count("follower_set", distinct=True))
+        .order_by("-mutual", "-follower_count", "pk")[:limit]
+    )
+    if len(circle) < limit:
+        popular = (
+            candidates.filter(follower_count__gt=0)
+            .exclude(pk__in=[p.pk for p in circle])
+            .order_by("-follower_count", "pk")[: limit - len(circle)]
+        )
+        circle += list(popular)
+    return circle

@@ -11,13 +11,27 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce, Now
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, Now
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from accounts.models import Follow
+from accounts.rules import SEARCH_RESULTS
+from accounts.selectors import search_words
 
 from .models import Connection, Participant, Reminder, ScheduleRevision, Space
 from .protocol import LISTENERS_SHOWN
@@ -375,3 +389,26 @@ def reminder_count(*, space: Space) -> int:
 
 def schedule_sequence(*, space: Space) -> int:
     return ScheduleRevision.objects.filter(space=space).values_list("sequence", flat=True).first() or 0
+
+
+# --- search ------------------------------------------------------------------------
+
+
+def search_spaces(*, query: str, limit: int = SEARCH_RESULTS) -> list[Space]:
+    """Live and upcoming Spaces whose title or topics contain `query` or, on PostgreSQL, come within
+    a typo of it (accounts.selectors.search_words): live first, then the closest, then the soonest.
+    Call inside a transaction that has run `accounts.selectors.search_typo_threshold()`."""
+    match, ranks = search_words(query=query, fields=["title", Cast("topics", TextField())])
+    live = Case(When(state=Space.State.LIVE, then=Value(1)), default=Value(0), output_field=IntegerField())
+    return list(
+        Space.objects.filter(match)
+        .filter(
+            Q(state=Space.State.LIVE)
+            | Q(state=Space.State.SCHEDULED, scheduled_for__gte=Now() - Value(LATE_GRACE))
+        )
+        .select_related("host")
+        .annotate(is_live_rank=live, **ranks)
+        .order_by("-is_live_rank", "-rank_prefix", "-rank_similarity", "scheduled_for", "-started_at", "pk")[
+            :limit
+        ]
+    )
