@@ -5,8 +5,20 @@ from __future__ import annotations
 from django.contrib.postgres.lookups import TrigramWordSimilar
 from django.contrib.postgres.search import TrigramWordSimilarity
 from django.db import connection
-from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
-from django.db.models.functions import Greatest, Upper
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Upper
 from django.db.models.lookups import Contains, StartsWith
 
 from .models import Follow, User
@@ -46,34 +58,43 @@ def is_moderator(*, user, perm: str) -> bool:
 # --- search and suggestions ------------------------------------------------------
 
 
-def search_words(*, query: str, fields: list) -> tuple[Q, dict]:
-    """The filter and ranking of a search over text `fields`, shared by people and Spaces.
+class SearchText(Func):
+    """The text a search reads of a row: its text columns joined by spaces, upper-cased,
+    UPPER(a || ' ' || b). The PostgreSQL trigram GIN indexes are built on exactly this SQL (accounts
+    and rooms search migrations); it has no parameters, so every plan, generic or not, matches it."""
 
-    Every field is compared as UPPER(field), the expression the PostgreSQL trigram GIN indexes are
-    built on (accounts and rooms migrations), so each condition below is answered from an index:
-    `contains` (LIKE '%Q%', which also covers prefixes) and, on PostgreSQL, `%>` (a word of the
-    field is close to the query: typos). Only the matched rows are then ranked by similarity. The
-    embedded SQLite default has no pg_trgm and matches substrings only.
-    `fields` are field names or text expressions. Returns the filter and the annotations it ranks
-    by (`rank_prefix`, `rank_similarity`)."""
+    arg_joiner = " || ' ' || "
+    template = "UPPER(%(expressions)s)"
+    output_field = TextField()
+
+
+def search_words(*, query: str, text: SearchText, prefix_field: str) -> tuple[Q, dict]:
+    """The filter and ranking of a search over `text`, shared by people and Spaces.
+
+    The filter is what the trigram GIN index on `text` answers: `contains` (LIKE '%Q%', which also
+    covers prefixes) and, on PostgreSQL, `%>` (some word of the text is close to the query: typos).
+    Only the matched rows are ranked: `rank_prefix` (1 when `prefix_field` starts with the query)
+    and `rank_similarity` (pg_trgm word similarity; 0 on SQLite, which has no pg_trgm and matches
+    substrings only)."""
     needle = query.upper()
-    match = Q()
-    for field in fields:
-        match |= Q(Contains(Upper(field), needle))
-    prefix = Case(
-        *[When(StartsWith(Upper(field), needle), then=Value(1)) for field in fields],
-        default=Value(0),
-        output_field=IntegerField(),
-    )
-    ranks: dict = {"rank_prefix": prefix}
+    match = Q(Contains(text, needle))
+    ranks: dict = {
+        "rank_prefix": Case(
+            When(StartsWith(Upper(prefix_field), needle), then=Value(1)),
+            default=Value(0),
+            output_field=IntegerField(),
+        )
+    }
     if connection.vendor == "postgresql":
-        for field in fields:
-            match |= Q(TrigramWordSimilar(Upper(field), needle))
-        similarities = [TrigramWordSimilarity(needle, Upper(field)) for field in fields]
-        ranks["rank_similarity"] = Greatest(*similarities) if len(similarities) > 1 else similarities[0]
+        match |= Q(TrigramWordSimilar(text, needle))
+        ranks["rank_similarity"] = TrigramWordSimilarity(needle, text)
     else:
         ranks["rank_similarity"] = Value(0.0)
     return match, ranks
+
+
+def people_search_text() -> SearchText:
+    return SearchText("username", "display_name")
 
 
 def search_typo_threshold() -> None:
@@ -91,7 +112,7 @@ def search_people(*, query: str, limit: int = SEARCH_RESULTS) -> list[User]:
     """Active people whose handle or display name contains `query` or, on PostgreSQL, is one typo
     away from it: handle prefixes first, then the closest, then the most followed. Call inside a
     transaction that has run `search_typo_threshold()`."""
-    match, ranks = search_words(query=query, fields=["username", "display_name"])
+    match, ranks = search_words(query=query, text=people_search_text(), prefix_field="username")
     return list(
         User.objects.filter(match, is_active=True, is_suspended=False)
         .annotate(**ranks)

@@ -31,7 +31,7 @@ from django.utils.safestring import mark_safe
 
 from accounts.models import Follow
 from accounts.rules import SEARCH_RESULTS
-from accounts.selectors import search_words
+from accounts.selectors import SearchText, search_words
 
 from .models import Connection, Participant, Reminder, ScheduleRevision, Space
 from .protocol import LISTENERS_SHOWN
@@ -398,7 +398,9 @@ def search_spaces(*, query: str, limit: int = SEARCH_RESULTS) -> list[Space]:
     """Live and upcoming Spaces whose title or topics contain `query` or, on PostgreSQL, come within
     a typo of it (accounts.selectors.search_words): live first, then the closest, then the soonest.
     Call inside a transaction that has run `accounts.selectors.search_typo_threshold()`."""
-    match, ranks = search_words(query=query, fields=["title", Cast("topics", TextField())])
+    match, ranks = search_words(
+        query=query, text=SearchText("title", Cast("topics", TextField())), prefix_field="title"
+    )
     live = Case(When(state=Space.State.LIVE, then=Value(1)), default=Value(0), output_field=IntegerField())
     return list(
         Space.objects.filter(match)

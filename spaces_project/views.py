@@ -30,7 +30,13 @@ def healthz(request: HttpRequest) -> HttpResponse:
 def search(request: HttpRequest) -> HttpResponse:
     """People and Spaces matching `q`. It spans accounts and rooms, so it lives with the wiring."""
     query = " ".join(request.GET.get("q", "").split())
-    context: dict = {"query": query, "people": [], "spaces": [], "error": "", "max_chars": SEARCH_QUERY_MAX_CHARS}
+    context: dict = {
+        "query": query,
+        "people": [],
+        "spaces": [],
+        "error": "",
+        "max_chars": SEARCH_QUERY_MAX_CHARS,
+    }
     status = 200
     if len(query) > SEARCH_QUERY_MAX_CHARS:
         context["error"] = f"That search is too long. Use at most {SEARCH_QUERY_MAX_CHARS} characters."

@@ -9,6 +9,8 @@ import datetime as dt
 
 import pytest
 from django.db import connection
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.urls import reverse
 from django.utils import timezone
 
@@ -155,14 +157,18 @@ def test_search_uses_the_trigram_indexes_on_postgres(world):
     require(connection.vendor == "postgresql", "PostgreSQL (set DATABASE_URL)")
     from django.db import transaction
 
-    from accounts.selectors import search_words
+    from accounts.selectors import SearchText, people_search_text, search_words
 
-    match, _ = search_words(query="alise", fields=["username", "display_name"])
+    people, _ = search_words(query="alise", text=people_search_text(), prefix_field="username")
+    spaces, _ = search_words(
+        query="jaz", text=SearchText("title", Cast("topics", TextField())), prefix_field="title"
+    )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        plan = User.objects.filter(match).explain()
-    assert "user_username_trgm" in plan and "user_display_name_trgm" in plan
-    assert "Seq Scan" not in plan
+        people_plan = User.objects.filter(people).explain()
+        spaces_plan = Space.objects.filter(spaces).explain()
+    assert "user_search_trgm" in people_plan and "Seq Scan" not in people_plan
+    assert "space_search_trgm" in spaces_plan and "Seq Scan" not in spaces_plan
 
 
 def test_substrings_match_on_every_database_typos_only_on_postgres(client, world):
