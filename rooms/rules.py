@@ -19,3 +19,6 @@ CAPTION_AUDIO_KEEP_HOURS = 24
 
 # The host hears this many minutes before their scheduled Space is due, and again at the start time.
 HOST_HEADS_UP_MINUTES = 30
+
+# A profile lists its person's upcoming Spaces and this many of their most recent past ones.
+PROFILE_PAST_SHOWN = 10

@@ -33,8 +33,9 @@ from accounts.models import Follow
 from accounts.rules import SEARCH_RESULTS
 from accounts.selectors import SearchText, search_words
 
-from .models import Connection, Participant, Reminder, ScheduleRevision, Space
+from .models import Connection, Participant, Reminder, ScheduleRevision, Space, Transcript
 from .protocol import LISTENERS_SHOWN
+from .rules import PROFILE_PAST_SHOWN
 
 ROLE_ORDER = {"host": 0, "cohost": 1, "speaker": 2, "listener": 3}
 
@@ -414,3 +415,29 @@ def search_spaces(*, query: str, limit: int = SEARCH_RESULTS) -> list[Space]:
             :limit
         ]
     )
+
+
+# --- profiles ----------------------------------------------------------------------
+
+
+def profile_spaces(*, person, viewer) -> dict:
+    """accounts.hooks.profile_context: the Spaces a person hosts, for their profile. Their live
+    Space, their upcoming ones (soonest first, as "Upcoming" on home lists them) and their most
+    recent past ones, each past one with `transcript_public` when its transcript is published.
+    Three queries, however many Spaces they have hosted."""
+    hosted = Space.objects.filter(host_id=person.pk).select_related("host")
+    live = hosted.filter(state=Space.State.LIVE).order_by("-started_at", "-pk").first()
+    upcoming = list(
+        hosted.filter(state=Space.State.SCHEDULED, scheduled_for__gte=Now() - Value(LATE_GRACE)).order_by(
+            "scheduled_for", "pk"
+        )[:UPCOMING_SHOWN]
+    )
+    published = Transcript.objects.filter(
+        space=OuterRef("pk"), published_at__isnull=False, deleted_at__isnull=True
+    )
+    past = list(
+        hosted.filter(state=Space.State.ENDED)
+        .annotate(transcript_public=Exists(published))
+        .order_by(Coalesce("ended_at", "created_at").desc(), "-pk")[:PROFILE_PAST_SHOWN]
+    )
+    return {"profile_live": live, "profile_upcoming": upcoming, "profile_past": past}
