@@ -424,14 +424,19 @@ def profile_spaces(*, person, viewer) -> dict:
     """accounts.hooks.profile_context: the Spaces a person hosts, for their profile. Their live
     Space, their upcoming ones (soonest first, as "Upcoming" on home lists them) and their most
     recent past ones, each past one with `transcript_public` when its transcript is published.
-    Three queries, however many Spaces they have hosted."""
+    Two queries, however many Spaces they have hosted."""
     hosted = Space.objects.filter(host_id=person.pk).select_related("host")
-    live = hosted.filter(state=Space.State.LIVE).order_by("-started_at", "-pk").first()
-    upcoming = list(
-        hosted.filter(state=Space.State.SCHEDULED, scheduled_for__gte=Now() - Value(LATE_GRACE)).order_by(
-            "scheduled_for", "pk"
-        )[:UPCOMING_SHOWN]
+    # Live and upcoming in one query: the live one (a host has one at most) sorts first.
+    current = list(
+        hosted.filter(
+            Q(state=Space.State.LIVE)
+            | Q(state=Space.State.SCHEDULED, scheduled_for__gte=Now() - Value(LATE_GRACE))
+        )
+        .annotate(live_first=Case(When(state=Space.State.LIVE, then=Value(0)), default=Value(1)))
+        .order_by("live_first", "scheduled_for", "-started_at", "pk")[: UPCOMING_SHOWN + 1]
     )
+    live = current[0] if current and current[0].is_live else None
+    upcoming = [space for space in current if not space.is_live][:UPCOMING_SHOWN]
     published = Transcript.objects.filter(
         space=OuterRef("pk"), published_at__isnull=False, deleted_at__isnull=True
     )
