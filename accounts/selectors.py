@@ -35,6 +35,10 @@ def user_with_follow_state(*, username: str, viewer) -> QuerySet[User]:
     return qs
 
 
+def person_by_handle(*, username: str) -> User | None:
+    return User.objects.filter(username__iexact=username, is_active=True).first()
+
+
 def followers_of(*, user: User) -> QuerySet[User]:
     return User.objects.filter(following_set__followee=user).order_by("-following_set__created_at", "-pk")
 

@@ -16,6 +16,7 @@ from .audio import audio_config
 from .forms import SpaceForm
 from .hooks import space_page_extra
 from .models import Space
+from .previews import space_preview
 
 
 @login_required
@@ -51,7 +52,11 @@ def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
         from .schedule_views import scheduled_space_page
 
         return scheduled_space_page(request, space)
-    context = {"space": space, **space_page_extra(space=space, viewer=request.user)}
+    context = {
+        "space": space,
+        "preview": space_preview(space),
+        **space_page_extra(space=space, viewer=request.user),
+    }
     if space.state != Space.State.LIVE or not request.user.is_authenticated:
         return render(request, "rooms/space_closed.html", context)
     refusal = entry_refusal(space=space, user=request.user)
