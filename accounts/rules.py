@@ -17,6 +17,8 @@ AVATAR_SIZES = (256, 64)
 # six or more too, while a word that only shares the query's first three letters falls below.
 SEARCH_RESULTS = 20
 SEARCH_QUERY_MAX_CHARS = 80
+# Shorter queries match the start of a handle or title only (they hold no trigram to look up).
+SEARCH_SUBSTRING_MIN_CHARS = 3
 SEARCH_TYPO_SIMILARITY = 0.4
 
 # "Who to follow" on home: how many people it suggests.

@@ -12,7 +12,6 @@ from django.db.models import (
     Func,
     IntegerField,
     OuterRef,
-    Q,
     QuerySet,
     TextField,
     Value,
@@ -22,7 +21,7 @@ from django.db.models.functions import Upper
 from django.db.models.lookups import Contains, StartsWith
 
 from .models import Follow, User
-from .rules import SEARCH_RESULTS, SEARCH_TYPO_SIMILARITY, WHO_TO_FOLLOW_SHOWN
+from .rules import SEARCH_RESULTS, SEARCH_SUBSTRING_MIN_CHARS, SEARCH_TYPO_SIMILARITY, WHO_TO_FOLLOW_SHOWN
 
 
 def user_with_follow_state(*, username: str, viewer) -> QuerySet[User]:
@@ -72,29 +71,41 @@ class SearchText(Func):
     output_field = TextField()
 
 
-def search_words(*, query: str, text: SearchText, prefix_field: str) -> tuple[Q, dict]:
-    """The filter and ranking of a search over `text`, shared by people and Spaces.
+def search_matches(
+    *, queryset: QuerySet, query: str, text: SearchText, prefix_field: str, order: list, limit: int
+) -> list:
+    """Rows of `queryset` matching `query`, best first; the search of people and of Spaces.
 
-    The filter is what the trigram GIN index on `text` answers: `contains` (LIKE '%Q%', which also
-    covers prefixes) and, on PostgreSQL, `%>` (some word of the text is close to the query: typos).
-    Only the matched rows are ranked: `rank_prefix` (1 when `prefix_field` starts with the query)
-    and `rank_similarity` (pg_trgm word similarity; 0 on SQLite, which has no pg_trgm and matches
-    substrings only)."""
+    Exact matches come first and are ranked by cheap keys only: rows whose `prefix_field` starts
+    with the query, then `order`. A query of one or two characters has no trigram to look up, so
+    it matches `prefix_field` prefixes only. On PostgreSQL, when fewer than `limit` rows contain
+    the query, the rest is filled with rows that are a typo away (`%>`: some word of `text` is
+    close to the query), closest first. Both filters are what the trigram GIN index on `text`
+    answers (LIKE '%Q%' and `%>`), so similarity is computed only for rows the index found, and
+    only when exact matches ran short. The embedded SQLite default has no pg_trgm: substrings
+    only. At most two queries."""
     needle = query.upper()
-    match = Q(Contains(text, needle))
-    ranks: dict = {
-        "rank_prefix": Case(
-            When(StartsWith(Upper(prefix_field), needle), then=Value(1)),
-            default=Value(0),
-            output_field=IntegerField(),
+    if len(needle) < SEARCH_SUBSTRING_MIN_CHARS:
+        return list(queryset.filter(StartsWith(Upper(prefix_field), needle)).order_by(*order)[:limit])
+    starts = Case(
+        When(StartsWith(Upper(prefix_field), needle), then=Value(1)),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+    found = list(
+        queryset.filter(Contains(text, needle))
+        .annotate(rank_prefix=starts)
+        .order_by("-rank_prefix", *order)[:limit]
+    )
+    if len(found) < limit and connection.vendor == "postgresql":
+        typos = (
+            queryset.filter(TrigramWordSimilar(text, needle))
+            .exclude(Contains(text, needle))
+            .annotate(rank_similarity=TrigramWordSimilarity(needle, text))
+            .order_by("-rank_similarity", *order)[: limit - len(found)]
         )
-    }
-    if connection.vendor == "postgresql":
-        match |= Q(TrigramWordSimilar(text, needle))
-        ranks["rank_similarity"] = TrigramWordSimilarity(needle, text)
-    else:
-        ranks["rank_similarity"] = Value(0.0)
-    return match, ranks
+        found += list(typos)
+    return found
 
 
 def people_search_text() -> SearchText:
@@ -113,14 +124,16 @@ def search_typo_threshold() -> None:
 
 
 def search_people(*, query: str, limit: int = SEARCH_RESULTS) -> list[User]:
-    """Active people whose handle or display name contains `query` or, on PostgreSQL, is one typo
-    away from it: handle prefixes first, then the closest, then the most followed. Call inside a
+    """Active people whose handle or display name contains `query` (handle prefixes first, then the
+    most followed) or, on PostgreSQL, is one typo away from it (`search_matches`). Call inside a
     transaction that has run `search_typo_threshold()`."""
-    match, ranks = search_words(query=query, text=people_search_text(), prefix_field="username")
-    return list(
-        User.objects.filter(match, is_active=True, is_suspended=False)
-        .annotate(**ranks)
-        .order_by("-rank_prefix", "-rank_similarity", "-follower_count", "pk")[:limit]
+    return search_matches(
+        queryset=User.objects.filter(is_active=True, is_suspended=False),
+        query=query,
+        text=people_search_text(),
+        prefix_field="username",
+        order=["-follower_count", "pk"],
+        limit=limit,
     )
 
 

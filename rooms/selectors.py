@@ -31,7 +31,7 @@ from django.utils.safestring import mark_safe
 
 from accounts.models import Follow
 from accounts.rules import SEARCH_RESULTS
-from accounts.selectors import SearchText, search_words
+from accounts.selectors import SearchText, search_matches
 
 from .models import Connection, Participant, Reminder, ScheduleRevision, Space, Transcript
 from .protocol import LISTENERS_SHOWN
@@ -397,23 +397,23 @@ def schedule_sequence(*, space: Space) -> int:
 
 def search_spaces(*, query: str, limit: int = SEARCH_RESULTS) -> list[Space]:
     """Live and upcoming Spaces whose title or topics contain `query` or, on PostgreSQL, come within
-    a typo of it (accounts.selectors.search_words): live first, then the closest, then the soonest.
-    Call inside a transaction that has run `accounts.selectors.search_typo_threshold()`."""
-    match, ranks = search_words(
-        query=query, text=SearchText("title", Cast("topics", TextField())), prefix_field="title"
+    a typo of it (accounts.selectors.search_matches): live ones first, then the soonest. Call
+    inside a transaction that has run `accounts.selectors.search_typo_threshold()`."""
+    live_first = Case(
+        When(state=Space.State.LIVE, then=Value(0)), default=Value(1), output_field=IntegerField()
     )
-    live = Case(When(state=Space.State.LIVE, then=Value(1)), default=Value(0), output_field=IntegerField())
-    return list(
-        Space.objects.filter(match)
-        .filter(
+    return search_matches(
+        queryset=Space.objects.filter(
             Q(state=Space.State.LIVE)
             | Q(state=Space.State.SCHEDULED, scheduled_for__gte=Now() - Value(LATE_GRACE))
         )
         .select_related("host")
-        .annotate(is_live_rank=live, **ranks)
-        .order_by("-is_live_rank", "-rank_prefix", "-rank_similarity", "scheduled_for", "-started_at", "pk")[
-            :limit
-        ]
+        .annotate(live_first=live_first),
+        query=query,
+        text=SearchText("title", Cast("topics", TextField())),
+        prefix_field="title",
+        order=["live_first", "scheduled_for", "-started_at", "pk"],
+        limit=limit,
     )
 
 
