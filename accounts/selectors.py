@@ -72,7 +72,14 @@ class SearchText(Func):
 
 
 def search_matches(
-    *, queryset: QuerySet, query: str, text: SearchText, prefix_field: str, order: list, limit: int
+    *,
+    queryset: QuerySet,
+    query: str,
+    text: SearchText,
+    prefix_field: str,
+    order: list,
+    limit: int,
+    closest_typos_first: bool = True,
 ) -> list:
     """Rows of `queryset` matching `query`, best first; the search of people and of Spaces.
 
@@ -80,10 +87,11 @@ def search_matches(
     with the query, then `order`. A query of one or two characters has no trigram to look up, so
     it matches `prefix_field` prefixes only. On PostgreSQL, when fewer than `limit` rows contain
     the query, the rest is filled with rows that are a typo away (`%>`: some word of `text` is
-    close to the query), closest first. Both filters are what the trigram GIN index on `text`
-    answers (LIKE '%Q%' and `%>`), so similarity is computed only for rows the index found, and
-    only when exact matches ran short. The embedded SQLite default has no pg_trgm: substrings
-    only. At most two queries."""
+    close to the query), closest first unless `closest_typos_first` is off (then by `order`, which
+    spares computing the similarity a second time for every candidate). Both filters are what the
+    trigram GIN index on `text` answers (LIKE '%Q%' and `%>`), so the index finds the rows and the
+    typo pass runs only when exact matches ran short. The embedded SQLite default has no pg_trgm:
+    substrings only. At most two queries."""
     needle = query.upper()
     if len(needle) < SEARCH_SUBSTRING_MIN_CHARS:
         return list(queryset.filter(StartsWith(Upper(prefix_field), needle)).order_by(*order)[:limit])
@@ -98,13 +106,14 @@ def search_matches(
         .order_by("-rank_prefix", *order)[:limit]
     )
     if len(found) < limit and connection.vendor == "postgresql":
-        typos = (
-            queryset.filter(TrigramWordSimilar(text, needle))
-            .exclude(Contains(text, needle))
-            .annotate(rank_similarity=TrigramWordSimilarity(needle, text))
-            .order_by("-rank_similarity", *order)[: limit - len(found)]
-        )
-        found += list(typos)
+        typos = queryset.filter(TrigramWordSimilar(text, needle)).exclude(Contains(text, needle))
+        if closest_typos_first:
+            typos = typos.annotate(rank_similarity=TrigramWordSimilarity(needle, text)).order_by(
+                "-rank_similarity", *order
+            )
+        else:
+            typos = typos.order_by(*order)
+        found += list(typos[: limit - len(found)])
     return found
 
 

@@ -397,7 +397,8 @@ def schedule_sequence(*, space: Space) -> int:
 
 def search_spaces(*, query: str, limit: int = SEARCH_RESULTS) -> list[Space]:
     """Live and upcoming Spaces whose title or topics contain `query` or, on PostgreSQL, come within
-    a typo of it (accounts.selectors.search_matches): live ones first, then the soonest. Call
+    a typo of it (accounts.selectors.search_matches): exact matches before typo ones, and in each,
+    live ones first, then the soonest. Call
     inside a transaction that has run `accounts.selectors.search_typo_threshold()`."""
     live_first = Case(
         When(state=Space.State.LIVE, then=Value(0)), default=Value(1), output_field=IntegerField()
@@ -414,6 +415,9 @@ def search_spaces(*, query: str, limit: int = SEARCH_RESULTS) -> list[Space]:
         prefix_field="title",
         order=["live_first", "scheduled_for", "-started_at", "pk"],
         limit=limit,
+        # A misspelt topic matches every Space with that topic about equally well; which of them
+        # is on now matters more than how close each title is.
+        closest_typos_first=False,
     )
 
 
