@@ -37,7 +37,10 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 def search(request: HttpRequest) -> HttpResponse:
     """People and Spaces matching `q`. It spans accounts and rooms, so it lives with the wiring."""
-    query = " ".join(request.GET.get("q", "").split())
+    # Control characters (a NUL, which PostgreSQL refuses in text) are dropped, spaces squeezed.
+    query = " ".join(
+        "".join(ch for ch in request.GET.get("q", "") if ch.isprintable() or ch.isspace()).split()
+    )
     context: dict = {
         "query": query,
         "people": [],
@@ -64,6 +67,8 @@ OEMBED_CACHE_AGE = 300
 def link_preview_for(url: str) -> LinkPreview | None:
     """The preview of a link to a Space or a profile on this site (SITE_URL's host); None for
     anything else: another site's link, another page, or nothing there."""
+    if not url.isprintable():  # a NUL or other control character: no page of ours has one
+        return None
     parts, site = urlsplit(url), urlsplit(settings.SITE_URL)
     if parts.scheme not in ("http", "https") or parts.netloc.lower() != site.netloc.lower():
         return None

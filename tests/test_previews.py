@@ -213,6 +213,8 @@ def test_the_pages_discovery_link_is_answered(client, ana):
         SITE + "/search?q=ana",
         SITE + "/spaces/999999/",
         SITE + "/u/nobody/",
+        SITE + "/u/a%00b/",
+        SITE + "/u/a\x00b/",
         "not a url",
     ],
 )

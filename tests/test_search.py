@@ -106,6 +106,11 @@ def test_an_overlong_search_is_refused_with_words(client, world):
     assert response.context["people"] == []
 
 
+def test_control_characters_in_a_search_are_dropped(client, world):
+    assert found(client, "al\x00ice") == (["alice_w"], [])
+    assert found(client, "\x00\x01") == ([], [])
+
+
 def test_like_wildcards_in_a_search_are_plain_characters(client, world):
     assert found(client, "%%%") == ([], [])
     assert found(client, "e_w")[0] == ["alice_w"]
