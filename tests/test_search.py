@@ -277,3 +277,29 @@ def test_home_shows_who_to_follow_with_follow_buttons(client, circle):
 
 def test_signed_out_home_suggests_nobody(client, circle):
     assert 'data-testid="who-to-follow"' not in client.get(reverse("home")).content.decode()
+
+
+# --- migrations ---------------------------------------------------------------------
+
+
+def search_indexes() -> set[str]:
+    with connection.cursor() as cursor:
+        names = set(connection.introspection.get_constraints(cursor, "accounts_user"))
+        names |= set(connection.introspection.get_constraints(cursor, "rooms_space"))
+    return names & {"user_search_trgm", "space_search_trgm"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_search_migrations_apply_and_unapply_on_either_database():
+    """The trigram indexes exist on PostgreSQL only; the migrations run both ways on both."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    expected = {"user_search_trgm", "space_search_trgm"} if connection.vendor == "postgresql" else set()
+    assert search_indexes() == expected
+    executor = MigrationExecutor(connection)
+    latest = [key for key in executor.loader.graph.leaf_nodes() if key[0] in ("accounts", "rooms")]
+    executor.migrate([("accounts", "0001_initial"), ("rooms", "0005_reminder_schedulerevision")])
+    assert search_indexes() == set()
+    executor = MigrationExecutor(connection)
+    executor.migrate(latest)
+    assert search_indexes() == expected

@@ -6,12 +6,13 @@ UPPER(username || ' ' || display_name), so both of the search's conditions, LIKE
 over both columns rather than one per column: the planner prices two bitmap scans of one index
 well below a sequential scan, where four scans of two indexes lost to it.
 
-It is created through RunPython because a GIN index with an operator class exists only on
-PostgreSQL; the embedded SQLite default searches with a plain substring match that needs no index.
-TrigramExtension does nothing on other databases by itself.
+Both the extension and the index are created through RunPython that checks the database: they
+exist only on PostgreSQL, and the embedded SQLite default searches with a plain substring match
+that needs neither. (Django's TrigramExtension skips other databases going forwards but not when
+unapplied, where it asks SQLite for pg_extension.) Unapplying drops the index and leaves pg_trgm
+installed: other schemas or tools in the database may use it.
 """
 
-from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
 CREATE = (
@@ -23,6 +24,7 @@ DROP = "DROP INDEX IF EXISTS user_search_trgm"
 
 def create(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         schema_editor.execute(CREATE)
 
 
@@ -34,7 +36,4 @@ def drop(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [("accounts", "0001_initial")]
 
-    operations = [
-        TrigramExtension(),
-        migrations.RunPython(create, drop),
-    ]
+    operations = [migrations.RunPython(create, drop)]
