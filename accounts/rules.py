@@ -16,3 +16,16 @@ AVATAR_SIZES = (256, 64)
 
 # A date of birth further back than this many years is taken for a typo.
 OLDEST_AGE_YEARS = 120
+
+# Search (/search): results of each kind shown, the longest query read, and how alike a word must
+# be to count as a typo of the query on PostgreSQL (pg_trgm word similarity, 0 to 1): one wrong or
+# missing letter in a word of five letters or more stays above it, two swapped letters in one of
+# six or more too, while a word that only shares the query's first three letters falls below.
+SEARCH_RESULTS = 20
+SEARCH_QUERY_MAX_CHARS = 80
+# Shorter queries match the start of a handle or title only (they hold no trigram to look up).
+SEARCH_SUBSTRING_MIN_CHARS = 3
+SEARCH_TYPO_SIMILARITY = 0.4
+
+# "Who to follow" on home: how many people it suggests.
+WHO_TO_FOLLOW_SHOWN = 5

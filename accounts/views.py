@@ -12,6 +12,7 @@ from . import selectors, services
 from .forms import ProfileForm
 from .hooks import profile_extra
 from .models import User
+from .previews import profile_preview
 
 PAGE_SIZE = 30
 
@@ -20,7 +21,11 @@ def profile(request: HttpRequest, username: str) -> HttpResponse:
     person = selectors.user_with_follow_state(username=username, viewer=request.user).first()
     if person is None:
         raise Http404("No such account")
-    context = {"person": person, **profile_extra(person=person, viewer=request.user)}
+    context = {
+        "person": person,
+        "preview": profile_preview(person),
+        **profile_extra(person=person, viewer=request.user),
+    }
     return render(request, "accounts/profile.html", context)
 
 

@@ -10,10 +10,14 @@ class RoomsConfig(AppConfig):
         from django.db import transaction
         from django.db.models.signals import post_delete, post_save
 
+        from accounts import hooks as account_hooks
         from accounts.models import Follow
         from notifications import hooks as notification_hooks
 
         from . import reminders, selectors
+
+        # A profile lists the Spaces its person hosts.
+        account_hooks.profile_context_register(selectors.profile_spaces)
 
         notification_hooks.delivery_check_register(reminders.outbox_rows_not_owed)
         notification_hooks.email_footer_links_register(reminders.email_unremind_link)

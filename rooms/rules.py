@@ -38,3 +38,6 @@ FRAME_LIMITS = {
     "ping": Limit(10, 10),
 }
 FRAME_BUCKETS = {"hand_raise": "hand", "hand_lower": "hand", "mute_self": "mute", "unmute_self": "mute"}
+
+# A profile lists its person's upcoming Spaces and this many of their most recent past ones.
+PROFILE_PAST_SHOWN = 10

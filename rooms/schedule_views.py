@@ -25,6 +25,7 @@ from . import reminders, rules, scheduling, selectors
 from .calendar import space_ics
 from .hooks import space_page_extra
 from .models import TOPICS_MAX, Space
+from .previews import space_preview
 
 
 class ScheduleForm(forms.Form):
@@ -140,6 +141,7 @@ def scheduled_space_page(request: HttpRequest, space: Space) -> HttpResponse:
             "is_host": is_host,
             "is_overdue": space.scheduled_for and space.scheduled_for <= timezone.now(),
             "viewer_zone": timezone.get_current_timezone_name(),
+            "preview": space_preview(space),
             **space_page_extra(space=space, viewer=request.user),
         },
     )

@@ -11,16 +11,31 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce, Now
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, Now
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from accounts.models import Follow
+from accounts.rules import SEARCH_RESULTS
+from accounts.selectors import SearchText, search_matches
 
-from .models import Connection, Participant, Reminder, ScheduleRevision, Space
+from .models import Connection, Participant, Reminder, ScheduleRevision, Space, Transcript
 from .protocol import LISTENERS_SHOWN
+from .rules import PROFILE_PAST_SHOWN
 
 ROLE_ORDER = {"host": 0, "cohost": 1, "speaker": 2, "listener": 3}
 
@@ -384,3 +399,63 @@ def hosted_spaces_with_summaries(*, host, limit: int = 100) -> QuerySet[Space]:
         .select_related("summary")
         .order_by("-ended_at", "-pk")[:limit]
     )
+
+
+# --- search ------------------------------------------------------------------------
+
+
+def search_spaces(*, query: str, limit: int = SEARCH_RESULTS) -> list[Space]:
+    """Live and upcoming Spaces whose title or topics contain `query` or, on PostgreSQL, come within
+    a typo of it (accounts.selectors.search_matches): exact matches before typo ones, and in each,
+    live ones first, then the soonest. Call
+    inside a transaction that has run `accounts.selectors.search_typo_threshold()`."""
+    live_first = Case(
+        When(state=Space.State.LIVE, then=Value(0)), default=Value(1), output_field=IntegerField()
+    )
+    return search_matches(
+        queryset=Space.objects.filter(
+            Q(state=Space.State.LIVE)
+            | Q(state=Space.State.SCHEDULED, scheduled_for__gte=Now() - Value(LATE_GRACE))
+        )
+        .select_related("host")
+        .annotate(live_first=live_first),
+        query=query,
+        text=SearchText("title", Cast("topics", TextField())),
+        prefix_field="title",
+        order=["live_first", "scheduled_for", "-started_at", "pk"],
+        limit=limit,
+        # A misspelt topic matches every Space with that topic about equally well; which of them
+        # is on now matters more than how close each title is.
+        closest_typos_first=False,
+    )
+
+
+# --- profiles ----------------------------------------------------------------------
+
+
+def profile_spaces(*, person, viewer) -> dict:
+    """accounts.hooks.profile_context: the Spaces a person hosts, for their profile. Their live
+    Space, their upcoming ones (soonest first, as "Upcoming" on home lists them) and their most
+    recent past ones, each past one with `transcript_public` when its transcript is published.
+    Two queries, however many Spaces they have hosted."""
+    hosted = Space.objects.filter(host_id=person.pk).select_related("host")
+    # Live and upcoming in one query: the live one (a host has one at most) sorts first.
+    current = list(
+        hosted.filter(
+            Q(state=Space.State.LIVE)
+            | Q(state=Space.State.SCHEDULED, scheduled_for__gte=Now() - Value(LATE_GRACE))
+        )
+        .annotate(live_first=Case(When(state=Space.State.LIVE, then=Value(0)), default=Value(1)))
+        .order_by("live_first", "scheduled_for", "-started_at", "pk")[: UPCOMING_SHOWN + 1]
+    )
+    live = current[0] if current and current[0].is_live else None
+    upcoming = [space for space in current if not space.is_live][:UPCOMING_SHOWN]
+    published = Transcript.objects.filter(
+        space=OuterRef("pk"), published_at__isnull=False, deleted_at__isnull=True
+    )
+    past = list(
+        hosted.filter(state=Space.State.ENDED)
+        .annotate(transcript_public=Exists(published))
+        .order_by(Coalesce("ended_at", "created_at").desc(), "-pk")[:PROFILE_PAST_SHOWN]
+    )
+    return {"profile_live": live, "profile_upcoming": upcoming, "profile_past": past}

@@ -17,6 +17,7 @@ from .audio import audio_config
 from .forms import SpaceForm
 from .hooks import space_page_extra
 from .models import Space
+from .previews import space_preview
 from .selectors import hosted_spaces_with_summaries
 
 
@@ -59,7 +60,11 @@ def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
         from .schedule_views import scheduled_space_page
 
         return scheduled_space_page(request, space)
-    context = {"space": space, **space_page_extra(space=space, viewer=request.user)}
+    context = {
+        "space": space,
+        "preview": space_preview(space),
+        **space_page_extra(space=space, viewer=request.user),
+    }
     if space.state != Space.State.LIVE or not request.user.is_authenticated:
         return render(request, "rooms/space_closed.html", context)
     refusal = entry_refusal(space=space, user=request.user)

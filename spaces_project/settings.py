@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    # Trigram search lookups and index operator classes (search on PostgreSQL; inert on SQLite).
+    "django.contrib.postgres",
     "django.contrib.sites",
     "channels",
     "allauth",
