@@ -257,7 +257,7 @@ NGINX_SERVER = """    upstream u{port} {{ server 127.0.0.1:{upstream}; keepalive
             proxy_pass http://u{upstream_name};
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-            proxy_set_header Host $host;
+            proxy_set_header Host $http_host;
         }}
     }}
 """

@@ -94,7 +94,7 @@ def connection_lost(exception: Exception) -> bool:
     if sqlstate:
         return sqlstate.startswith(_CONNECTION_SQLSTATES)
     driver = type(cause).__module__.split(".")[0]
-    if driver == "psycopg":
+    if driver in ("psycopg", "psycopg_pool"):  # psycopg_pool: no connection came free in time
         return True
     return driver == "sqlite3" and "unable to open" in str(cause)
 

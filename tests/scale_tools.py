@@ -31,7 +31,8 @@ class SpaceClient:
     def __init__(self, base_ws: str, space_id: int, cookie: str):
         self.ws = connect(
             f"{base_ws}/ws/spaces/{space_id}/",
-            origin="http://127.0.0.1",
+            # What a browser sends: the page's origin, port included (base_ws is ws://host:port).
+            origin="http" + base_ws.removeprefix("ws"),
             additional_headers={"Cookie": f"sessionid={cookie}"},
             open_timeout=10,
             proxy=None,
