@@ -5,11 +5,12 @@ Two kinds of count, one refusal (`RateLimited`):
 - `hit(key, limit)`: a fixed window counted in Django's cache, shared by every process (Redis in
   production, per process on the embedded locmem cache). For things that must hold across sockets
   and workers: reports one person files, reactions one person sends in one Space.
-- `FrameLimiter`: token buckets kept by one websocket, one bucket per kind of frame. Every frame of
-  a socket arrives at the same process, so the count needs no shared store, and a frame costs no
-  round trip to Redis (ICE candidates and speaking reports come in bursts). A person who reconnects
-  to start afresh pays for a new handshake, entry checks and a snapshot each time; what one socket
-  can cost the room is what the buckets bound.
+- `FrameLimiter`: token buckets (`TokenBucket`) kept by one websocket, one bucket per kind of
+  frame. Every frame of a socket arrives at the same process, so the count needs no shared store,
+  and a frame costs no round trip to Redis (ICE candidates and speaking reports come in bursts). A
+  person who reconnects to start afresh pays for a new handshake, entry checks and a snapshot each
+  time; what one socket can cost the room is what the buckets bound. The captions uplink charges
+  its bucket in seconds of audio rather than in frames (rooms.captions.frames.FloodLimiter).
 """
 
 from __future__ import annotations
@@ -68,12 +69,13 @@ class TokenBucket:
     def full(self) -> bool:
         return self.tokens + (self.clock() - self.updated) * self.limit.per_second >= self.limit.count
 
-    def take(self) -> bool:
+    def take(self, cost: float = 1) -> bool:
+        """Take `cost` tokens (one frame, or the seconds of audio a frame holds) if there are."""
         now = self.clock()
         self.tokens = min(self.limit.count, self.tokens + (now - self.updated) * self.limit.per_second)
         self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
+        if self.tokens + 1e-9 >= cost:
+            self.tokens -= cost
             return True
         return False
 

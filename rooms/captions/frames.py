@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from accounts.ratelimit import Limit, TokenBucket
+
 from .engine import BYTES_PER_SAMPLE, BYTES_PER_SECOND, SAMPLE_RATE
 
 ACCEPTED_FRAME_MS = (20, 40, 60, 80, 100)
@@ -80,7 +82,8 @@ def validate_frame(frame: object) -> bytes:
 
 
 class FloodLimiter:
-    """Token bucket counted in seconds of audio, refilled at `rate` per wall-clock second.
+    """The speaker's audio budget: a token bucket (accounts.ratelimit) counted in seconds of audio,
+    refilled at `rate` per wall-clock second, `burst_seconds` deep.
 
     Keep one per speaker connection. A refused frame costs nothing, so a
     client that slows down is served again at once.
@@ -94,24 +97,16 @@ class FloodLimiter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.rate = rate
-        self.burst_seconds = burst_seconds
-        self._clock = clock
-        self._tokens = burst_seconds
-        self._updated = clock()
+        self.bucket = TokenBucket(Limit(burst_seconds, burst_seconds / rate), clock=clock)
 
     def check(self, frame: bytes) -> None:
         """Take `frame`'s duration from the bucket, or raise FrameError(FLOOD)."""
-        now = self._clock()
-        self._tokens = min(self.burst_seconds, self._tokens + (now - self._updated) * self.rate)
-        self._updated = now
-        seconds = frame_seconds(frame)
-        if seconds > self._tokens + 1e-9:
+        if not self.bucket.take(frame_seconds(frame)):
             raise FrameError(
                 FLOOD,
                 f"Audio is arriving faster than {self.rate:g}x real time; this frame was dropped. "
                 "Send frames as they are recorded.",
             )
-        self._tokens -= seconds
 
 
 def accept_frame(frame: object, limiter: FloodLimiter) -> bytes:
