@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import process_cpu_seconds, signed_in_session_data  # noqa: E402
+from bench.common import process_cpu_seconds, signed_in_session_data, signed_in_socket  # noqa: E402
 from rooms.captions.engine import DEFAULT_ENGINE  # noqa: E402
 
 
@@ -136,16 +136,7 @@ def worker_cpu_seconds(daphne_pid: int) -> float:
 
 
 async def ws_connect(url: str, key: str):
-    from websockets.asyncio.client import connect
-
-    return await connect(
-        url,
-        additional_headers=[("Cookie", f"sessionid={key}")],
-        origin="http://127.0.0.1",
-        compression=None,
-        ping_interval=None,
-        max_queue=None,
-    )
+    return await signed_in_socket(url, key)
 
 
 async def stream(url: str, key: str, pcm: bytes, stop: asyncio.Event | None = None) -> float:

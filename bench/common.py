@@ -74,3 +74,26 @@ def signed_in_session_data(user) -> dict[str, str]:
         BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0],
         HASH_SESSION_KEY: user.get_session_auth_hash(),
     }
+
+
+def origin_for(url: str) -> str:
+    """The Origin a browser sends to `url` (ws://host:port/… → http://host:port): the server's
+    Origin check compares host and port."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
+
+
+async def signed_in_socket(url: str, session_key: str):
+    """A websocket to `url` as the person whose session this is, as their browser opens it."""
+    from websockets.asyncio.client import connect
+
+    return await connect(
+        url,
+        additional_headers=[("Cookie", f"sessionid={session_key}")],
+        origin=origin_for(url),
+        compression=None,
+        ping_interval=None,
+        max_queue=None,
+    )

@@ -34,8 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, percentile, wait_for_port  # noqa: E402
-from bench.ws_fanout import prepare_database, raise_fd_limit, start_daphne, stop  # noqa: E402
+from bench.common import free_port, origin_for, percentile, wait_for_port  # noqa: E402
+from bench.ws_fanout import connect_host, prepare_database, raise_fd_limit, start_daphne, stop  # noqa: E402
 
 
 async def serve_floor(port: int) -> None:
@@ -65,7 +65,7 @@ async def storm(urls: list[str], cookies: list[str | None], concurrency: int) ->
                 ws = await connect(
                     urls[i % len(urls)],
                     additional_headers=[("Cookie", f"sessionid={cookie}")] if cookie else None,
-                    origin="http://127.0.0.1",
+                    origin=origin_for(urls[i % len(urls)]),
                     compression=None,
                     max_size=2**22,
                     ping_interval=None,
@@ -112,18 +112,7 @@ async def run_spaces(args, workdir: Path) -> dict:
     proc = start_daphne(port, env, "spaces_project.asgi:application", workdir / "daphne.log")
     url = f"ws://127.0.0.1:{port}/ws/spaces/{space_id}/"
     try:
-        from websockets.asyncio.client import connect
-
-        host = await connect(
-            url,
-            additional_headers=[("Cookie", f"sessionid={host_key}")],
-            origin="http://127.0.0.1",
-            compression=None,
-            ping_interval=None,
-            max_queue=None,
-        )
-        if json.loads(await host.recv()).get("type") != "snapshot":
-            raise RuntimeError("the host was not let in")
+        host, _ = await connect_host(url, host_key)
         counts: list[int] = []
 
         async def watch() -> None:

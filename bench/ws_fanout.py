@@ -36,7 +36,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, percentile, signed_in_session_data, wait_for_port  # noqa: E402
+from bench.common import (  # noqa: E402
+    free_port,
+    origin_for,
+    percentile,
+    signed_in_session_data,
+    signed_in_socket,
+    wait_for_port,
+)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -167,7 +174,7 @@ class Crowd:
                         ws = await connect(
                             urls[i % len(urls)],
                             additional_headers=headers[i] if headers else None,
-                            origin="http://127.0.0.1",
+                            origin=origin_for(urls[i % len(urls)]),
                             compression=None,
                             max_size=2**20,
                             ping_interval=None,
@@ -246,20 +253,8 @@ async def run_spaces(args, workdir: Path) -> dict:
     url = urls[0]  # the host's process; listeners are spread over all of them
     crowd = Crowd('"type":"muted"', "v")
     try:
-        from websockets.asyncio.client import connect
-
         # The host first: a live Space whose host has been away longer than the grace ends itself.
-        host = await connect(
-            url,
-            additional_headers=[("Cookie", f"sessionid={host_key}")],
-            origin="http://127.0.0.1",
-            compression=None,
-            ping_interval=None,
-            max_queue=None,
-        )
-        snapshot = json.loads(await host.recv())
-        if snapshot.get("type") != "snapshot":
-            raise RuntimeError(f"the host was not let in: {snapshot}")
+        host, snapshot = await connect_host(url, host_key)
         version = snapshot["v"]
         drain = asyncio.create_task(_drain(host))
         started = time.monotonic()
@@ -288,6 +283,15 @@ async def run_spaces(args, workdir: Path) -> dict:
     finally:
         for proc in procs:
             stop(proc)
+
+
+async def connect_host(url: str, host_key: str):
+    """The host's socket and the snapshot it was let in with."""
+    host = await signed_in_socket(url, host_key)
+    snapshot = json.loads(await host.recv())
+    if snapshot.get("type") != "snapshot":
+        raise RuntimeError(f"the host was not let in: {snapshot}")
+    return host, snapshot
 
 
 async def _drain(ws) -> None:
@@ -329,7 +333,7 @@ async def _measure_relay(url: str, args, **measure_options) -> dict:
 
     crowd = Crowd('"type":"muted"', "v")
     connected = await crowd.open(url, None, args.listeners, args.concurrency)
-    host = await connect(url, compression=None, ping_interval=None, origin="http://127.0.0.1")
+    host = await connect(url, compression=None, ping_interval=None, origin=origin_for(url))
     await asyncio.sleep(0.5)
 
     async def toggle(number: int) -> None:
