@@ -135,13 +135,9 @@ def worker_cpu_seconds(daphne_pid: int) -> float:
     return total
 
 
-async def ws_connect(url: str, key: str):
-    return await signed_in_socket(url, key)
-
-
 async def stream(url: str, key: str, pcm: bytes, stop: asyncio.Event | None = None) -> float:
     """Send `pcm` at real time in 100 ms frames (looping until `stop` if given); seconds sent."""
-    ws = await ws_connect(url, key)
+    ws = await signed_in_socket(url, key)
     status = json.loads(await ws.recv())
     if not status.get("sending"):
         raise RuntimeError(f"the speaker may not be captioned: {status}")
@@ -176,7 +172,7 @@ async def captioned(
         ]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    listener = await ws_connect(f"{server}/ws/spaces/{space_id}/", listener_key)
+    listener = await signed_in_socket(f"{server}/ws/spaces/{space_id}/", listener_key)
     received: list[tuple[float, dict]] = []
 
     async def read():
@@ -279,7 +275,7 @@ async def main(args) -> dict:
         "cpus": os.cpu_count(),
     }
     try:
-        host = await ws_connect(f"{server}/ws/spaces/{space_id}/", host_key)
+        host = await signed_in_socket(f"{server}/ws/spaces/{space_id}/", host_key)
         snapshot = json.loads(await host.recv())
         version = snapshot["v"]
         drain = asyncio.create_task(fanout._drain(host))
