@@ -204,6 +204,8 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         await self._send(snapshot)
         backlog, self.backlog = self.backlog, []
         for event, text in backlog:
+            if self.media is not None:
+                self.media.room_event(event)
             if event.get("v", snapshot["v"] + 1) > snapshot["v"]:  # else already in the snapshot
                 await self.send(text_data=text)
         self.ready = True
@@ -213,15 +215,17 @@ class SpaceConsumer(AsyncWebsocketConsumer):
     async def hub_deliver(self, event: dict[str, Any], text: str) -> None:
         if self.finished:
             return
-        if self.media is not None:
-            self.media.room_event(event)
         if event["type"] == "participant_joined" and event["participant"]["user_id"] == self.user.pk:
             return  # our own arrival (another tab of ours already counts us)
         if event["type"] == "captions" and not self.captions_shown:
             return
         if not self.ready:
+            # Held, media hook included: the audio may answer with frames of its own, and
+            # nothing may reach the page before its snapshot.
             self.backlog.append((event, text))
             return
+        if self.media is not None:
+            self.media.room_event(event)
         await self.base_send({"type": "websocket.send", "text": text})  # the hot path: no wrappers
 
     async def hub_close(self, code: int) -> None:

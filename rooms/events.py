@@ -234,7 +234,12 @@ class SpaceHub:
         yields every WRITE_BATCH sockets: the first listeners' frames leave while the rest are
         still being queued, instead of all of them after the whole pass."""
         for i, member in enumerate(list(self.members), start=1):
-            await member.hub_deliver(event, text)
+            try:
+                await member.hub_deliver(event, text)
+            except Exception:
+                # A socket that closed under us (its disconnect not yet run) must not cost the
+                # members after it this event.
+                logger.debug("a hub member could not take an event", exc_info=True)
             if i % WRITE_BATCH == 0:
                 await asyncio.sleep(0)
 

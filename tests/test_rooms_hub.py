@@ -103,3 +103,21 @@ async def test_the_last_words_go_out_before_the_space_ends():
     assert a.closed is not None
     await settle(CAPTIONS_INTERVAL + 0.1)
     assert a.kinds() == ["captions", "captions", "space_ended"]
+
+
+class ClosedSocket(Socket):
+    """A socket the server already closed whose disconnect hasn't run yet: sending raises."""
+
+    async def hub_deliver(self, event, text) -> None:
+        raise ConnectionError("Attempt to send on a closed protocol")
+
+
+async def test_a_socket_closed_under_the_hub_does_not_cost_the_others_the_event():
+    before, gone, after = Socket(), ClosedSocket(), Socket()
+    hub = SpaceHub(1, on_empty=lambda _: None)
+    for member in (before, gone, after):
+        hub.members.add(member)
+    await hub.deliver({"type": "muted", "v": 3, "user_id": 7, "muted": True, "by": 7})
+    await hub.deliver({"type": "listener_count", "count": 12})
+    await settle()
+    assert before.kinds() == after.kinds() == ["muted", "listener_count"]
