@@ -35,7 +35,9 @@ def entry_refusal(*, space: Space, user) -> str | None:
     return None
 
 
-GUEST_SIGNED_IN_ONLY = "The host lets only signed-in people listen to this Space. Sign in or sign up to listen."
+GUEST_SIGNED_IN_ONLY = (
+    "The host lets only signed-in people listen to this Space. Sign in or sign up to listen."
+)
 
 
 def guest_refusal(*, space: Space) -> str | None:

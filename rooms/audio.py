@@ -76,7 +76,9 @@ def _configured_ice_servers() -> list[dict[str, Any]]:
     return [dict(server) for server in raw]
 
 
-def turn_credentials(*, user_id: int | str, secret: str, ttl: int, now: float | None = None) -> dict[str, str]:
+def turn_credentials(
+    *, user_id: int | str, secret: str, ttl: int, now: float | None = None
+) -> dict[str, str]:
     """coturn REST-API credentials (``use-auth-secret``) valid for ``ttl`` seconds from ``now``.
 
     coturn checks the expiry in the username and recomputes the HMAC with its

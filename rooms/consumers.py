@@ -14,9 +14,8 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.core.exceptions import PermissionDenied, ValidationError
-
 from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from accounts.ratelimit import FrameLimiter, Limit, RateLimited, hit
 from notifications.groups import user_group
@@ -345,7 +344,9 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             await self._close(1000)
             return
         if kind == "signal" and self.guest is not None and fields["to"] != audio.MEDIA_SERVER:
-            await database_sync_to_async(services.guest_signal_send)(space=self.space, guest=self.guest, **fields)
+            await database_sync_to_async(services.guest_signal_send)(
+                space=self.space, guest=self.guest, **fields
+            )
             await self._ok(ref)
             return
         if kind == "leave":

@@ -238,6 +238,7 @@ def space_create(
     topics: list[str] | tuple[str, ...] = (),
     speak_policy: str = Space.SpeakPolicy.EVERYONE,
     captions_enabled: bool = False,
+    signed_in_only: bool = False,
 ) -> Space:
     """Open a live Space now, with `host` on stage. (Scheduling is rooms/scheduling.py:
     ``space_schedule``; a scheduled Space goes live through ``space_start``.)"""
@@ -262,6 +263,7 @@ def space_create(
             title=title,
             topics=topics,
             speak_policy=speak_policy,
+            signed_in_only=signed_in_only,
             captions_enabled=captions_enabled,
             state=Space.State.LIVE,
             started_at=now,
@@ -961,7 +963,9 @@ def _fresh_guest(space: Space, pk: int) -> GuestConnection | None:
     )
 
 
-def guest_signal_send(*, space: Space, guest: GuestConnection, to: int, kind: str, data: dict[str, Any]) -> None:
+def guest_signal_send(
+    *, space: Space, guest: GuestConnection, to: int, kind: str, data: dict[str, Any]
+) -> None:
     """A guest's WebRTC signalling: it reaches stage members only (a guest is a listener)."""
     if kind not in protocol.SIGNAL_KINDS:
         raise RoomError("kind must be offer, answer or ice.", code="bad_field")

@@ -39,6 +39,7 @@ def space_new(request: HttpRequest) -> HttpResponse:
                 topics=form.cleaned_data["topics"],
                 speak_policy=form.cleaned_data["speak_policy"],
                 captions_enabled=form.cleaned_data["captions_enabled"],
+                signed_in_only=form.cleaned_data["signed_in_only"],
             )
         except ValidationError as exc:
             form.add_error(None, exc)
