@@ -28,6 +28,7 @@ class LinkPreview:
     author_name: str
     author_url: str
     og_type: str = "website"
+    embed_url: str = ""  # a player that may be put in an iframe (oEmbed "rich")
 
     @property
     def oembed_url(self) -> str:

@@ -6,6 +6,8 @@ Pages, the websocket and the join service all ask ``entry_refusal``. Apps that r
 
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser
+
 from .hooks import entry_rules
 from .models import Participant, Space
 
@@ -29,5 +31,26 @@ def entry_refusal(*, space: Space, user) -> str | None:
         return "You were removed from this Space, so you can't rejoin it."
     for rule in entry_rules:
         if not rule.lets_in(space=space, user=user):
+            return rule.refusal
+    return None
+
+
+GUEST_SIGNED_IN_ONLY = (
+    "The host lets only signed-in people listen to this Space. Sign in or sign up to listen."
+)
+
+
+def guest_refusal(*, space: Space) -> str | None:
+    """Why someone without an account may not listen to `space` now, in words for them; None when
+    they may. A public live Space lets guests in unless the host chose "Only signed-in listeners";
+    the apps' entry rules are asked as for an anonymous visitor (a ticketed Space refuses them)."""
+    if space.state in (Space.State.ENDED, Space.State.CANCELLED):
+        return "This Space has ended."
+    if space.state == Space.State.SCHEDULED:
+        return "This Space hasn't started yet."
+    if space.signed_in_only:
+        return GUEST_SIGNED_IN_ONLY
+    for rule in entry_rules:
+        if not rule.lets_in(space=space, user=AnonymousUser()):
             return rule.refusal
     return None

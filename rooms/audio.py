@@ -76,7 +76,9 @@ def _configured_ice_servers() -> list[dict[str, Any]]:
     return [dict(server) for server in raw]
 
 
-def turn_credentials(*, user_id: int, secret: str, ttl: int, now: float | None = None) -> dict[str, str]:
+def turn_credentials(
+    *, user_id: int | str, secret: str, ttl: int, now: float | None = None
+) -> dict[str, str]:
     """coturn REST-API credentials (``use-auth-secret``) valid for ``ttl`` seconds from ``now``.
 
     coturn checks the expiry in the username and recomputes the HMAC with its
@@ -88,7 +90,7 @@ def turn_credentials(*, user_id: int, secret: str, ttl: int, now: float | None =
     return {"username": username, "credential": base64.b64encode(digest).decode("ascii")}
 
 
-def ice_servers(*, user_id: int, now: float | None = None) -> list[dict[str, Any]]:
+def ice_servers(*, user_id: int | str, now: float | None = None) -> list[dict[str, Any]]:
     """The RTCPeerConnection ``iceServers`` for one person: settings plus their TURN credentials."""
     servers = _configured_ice_servers()
     secret = getattr(settings, "TURN_SECRET", "")
@@ -99,9 +101,11 @@ def ice_servers(*, user_id: int, now: float | None = None) -> list[dict[str, Any
     return servers
 
 
-def audio_config(*, space, user) -> dict[str, Any]:
-    """What the Space page hands audio.js (rendered into ``#space-config`` as ``audio``)."""
-    return {"mode": audio_mode(), "iceServers": ice_servers(user_id=user.pk)}
+def audio_config(*, space, user, guest_key: str = "") -> dict[str, Any]:
+    """What the Space page hands audio.js (rendered into ``#space-config`` as ``audio``). A guest's
+    TURN username names them by their guest key's start instead of a user id."""
+    who = user.pk if getattr(user, "is_authenticated", False) else f"guest-{guest_key[:12]}"
+    return {"mode": audio_mode(), "iceServers": ice_servers(user_id=who)}
 
 
 # --- the peer-to-peer relay rule -------------------------------------------------------
@@ -178,24 +182,26 @@ def stage_close(*, space_id: int) -> None:
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-def socket_audio(*, space, user, send: Send) -> PeerSocketAudio | JanusSocketAudio:
+def socket_audio(*, space, user, send: Send, guest=None) -> PeerSocketAudio | JanusSocketAudio:
+    """`guest`: the GuestConnection of a socket without an account (it only ever listens)."""
     if audio_mode() == "janus":
-        return JanusSocketAudio(space=space, user=user, send=send)
-    return PeerSocketAudio(space=space, user=user, send=send)
+        return JanusSocketAudio(space=space, user=user, send=send, guest=guest)
+    return PeerSocketAudio(space=space, user=user, send=send, guest=guest)
 
 
 class PeerSocketAudio:
     """Peer-to-peer: browsers negotiate with each other; the server only tells a browser to hang up
     on someone who left or was removed, so a connection never outlives a person's place here."""
 
-    def __init__(self, *, space, user, send: Send) -> None:
+    def __init__(self, *, space, user, send: Send, guest=None) -> None:
         self.space = space
         self.user = user
+        self.me = guest.signal_id if guest is not None else user.pk
         self._send = send
         self._tasks: set[asyncio.Task] = set()
 
     def room_event(self, event: dict[str, Any]) -> None:
-        if event.get("type") == "participant_left" and event.get("user_id") != self.user.pk:
+        if event.get("type") == "participant_left" and event.get("user_id") != self.me:
             bye = {"type": "signal", "from": event["user_id"], "kind": "ice", "data": {"bye": True}}
             _spawn(self._tasks, self._send(bye))
 
@@ -371,6 +377,15 @@ def _member(space_id: int, user_id: int):
     )
 
 
+def _guest_listening(space_id: int, guest_pk: int):
+    """The guest's socket row if it may still listen to this live Space, else None."""
+    from .access import guest_refusal
+    from .models import GuestConnection
+
+    guest = GuestConnection.objects.select_related("space").filter(pk=guest_pk, space_id=space_id).first()
+    return guest if guest is not None and guest_refusal(space=guest.space) is None else None
+
+
 class JanusSocketAudio:
     """Janus mode: talks to Janus for one browser. A stage member's offer joins the Space's
     AudioBridge room (with the token Django admits them with); anyone else's ``watch`` gets the
@@ -379,9 +394,10 @@ class JanusSocketAudio:
     (a modified page can't unmute itself past it), and the room's talking events become
     ``speaking`` for this person."""
 
-    def __init__(self, *, space, user, send: Send) -> None:
+    def __init__(self, *, space, user, send: Send, guest=None) -> None:
         self.space = space
         self.user = user
+        self.guest = guest
         self._send = send
         self.handle_id: int | None = None
         self.shape: str | None = None  # "publish" or "watch"
@@ -427,6 +443,9 @@ class JanusSocketAudio:
             await self._answer(link_id, answer)
             return
         await self._hangup()
+        if self.guest is not None:
+            await self._refuse(link_id, "Only people on stage can speak.")
+            return
         member = await database_sync_to_async(_member)(self.space.pk, self.user.pk)
         if member is None or member.role not in STAGE_ROLES:
             await self._refuse(link_id, "Only people on stage can speak.")
@@ -450,7 +469,10 @@ class JanusSocketAudio:
 
     async def _watch(self, link_id: str) -> None:
         await self._hangup()
-        member = await database_sync_to_async(_member)(self.space.pk, self.user.pk)
+        if self.guest is not None:
+            member = await database_sync_to_async(_guest_listening)(self.space.pk, self.guest.pk)
+        else:
+            member = await database_sync_to_async(_member)(self.space.pk, self.user.pk)
         if member is None:
             await self._refuse(link_id, "You aren't in this Space.")
             return

@@ -14,14 +14,16 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from accounts.ratelimit import FrameLimiter, RateLimited
+from accounts.ratelimit import FrameLimiter, Limit, RateLimited, hit
 from notifications.groups import user_group
 
 from . import audio, protocol, rules, services
 from .events import CLOSE_EVENT, PROCESS_ID, SpaceHub, hub_for
-from .models import Space
+from .guests import GUEST_COOKIE, guest_key_from_cookie, new_guest_key
+from .models import GuestConnection, Space
 from .presence import ensure_heartbeat
 from .selectors import space_snapshot
 
@@ -57,6 +59,10 @@ SERVICES = {
     # WebRTC signalling (peer-to-peer audio): the relay rule lives in services.signal_send.
     "signal": services.signal_send,
 }
+GUEST_ONLY_LISTEN = (
+    "You're listening without an account, so you can only listen. "
+    "Sign up or sign in to raise your hand, react or report."
+)
 _TYPE_NAMES = {int: "a whole number", bool: "true or false", str: "a string", dict: "an object"}
 
 
@@ -127,6 +133,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
     media = None  # rooms.audio: this socket's audio (Janus signalling, hang-ups)
     captions_shown = True  # the page hid captions (`captions_view`): no `captions` frames are sent
     ending_ref: str | None = None  # the ref of this socket's space_end, answered before the close
+    guest: GuestConnection | None = None  # listening without an account (docs/protocol.md, "Guests")
 
     async def connect(self) -> None:
         self.space_id = int(self.scope["url_route"]["kwargs"]["space_id"])
@@ -137,9 +144,6 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         self.limiter = FrameLimiter(rules.FRAME_LIMITS, rules.FRAME_BUCKETS)
         # Accept first, so a refusal reaches the page as words and a close code it can act on.
         await self.accept()
-        if self.user is None or not self.user.is_authenticated:
-            await self._refuse(protocol.CLOSE_NOT_SIGNED_IN, "Sign in to join this Space.")
-            return
         space = await database_sync_to_async(_space)(self.space_id)
         if space is None:
             await self._refuse(protocol.CLOSE_NOT_FOUND, "There's no Space here. Check the link.")
@@ -148,6 +152,9 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             await self._refuse(protocol.CLOSE_ENDED, "This Space has ended.")
             return
         self.space = space
+        if self.user is None or not self.user.is_authenticated:
+            await self._connect_guest(space)
+            return
         # Subscribe before joining, so nothing committed after the snapshot's reads is missed.
         self.hub = hub_for(self.space_id)
         await self.hub.add(self)
@@ -164,12 +171,51 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         ensure_heartbeat()
         await self._send_snapshot()
 
+    async def _connect_guest(self, space: Space) -> None:
+        """Someone without an account: they may listen to a public live Space, within the per-address
+        limits, and do nothing else."""
+        ip = (self.scope.get("client") or ["unknown"])[0] or "unknown"
+        try:
+            hit(
+                f"rooms:guest-connect:{ip}",
+                Limit(settings.SPACES_GUEST_CONNECTS_PER_MINUTE, 60),
+                "Too many listeners without an account have joined from your network in the last "
+                "minute. Wait a minute and reload, or sign in to listen.",
+            )
+        except RateLimited as exc:
+            await self._refuse(protocol.CLOSE_GUEST_LIMIT, exc.message)
+            return
+        key = guest_key_from_cookie(self.scope.get("cookies", {}).get(GUEST_COOKIE)) or new_guest_key()
+        self.hub = hub_for(self.space_id)
+        await self.hub.add(self)
+        try:
+            self.guest = await database_sync_to_async(services.guest_join)(
+                space=space, guest_key=key, ip=ip, channel_name=self.channel_name, process=PROCESS_ID
+            )
+        except services.GuestLimit as exc:
+            await self._refuse(protocol.CLOSE_GUEST_LIMIT, exc.message)
+            return
+        except services.SignInRequired as exc:
+            await self._refuse(protocol.CLOSE_NOT_SIGNED_IN, exc.message)
+            return
+        except services.RoomError as exc:
+            await self._refuse(protocol.CLOSE_REFUSED, exc.message)
+            return
+        self.joined = True
+        self.media = audio.socket_audio(space=space, user=self.user, send=self._send, guest=self.guest)
+        ensure_heartbeat()
+        await self._send_snapshot()
+
     async def disconnect(self, code: int) -> None:
         self.finished = True
         if self.hub is not None:
             await self.hub.discard(self)
         if self.media is not None:
             await self.media.close()
+        if self.guest is not None and self.joined:
+            self.joined = False
+            await database_sync_to_async(services.guest_close)(channel_name=self.channel_name)
+            return
         if self.joined:
             self.joined = False
             await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
@@ -285,6 +331,8 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         await self._send(event)
 
     async def _act(self, kind: str, fields: dict[str, Any], ref: str | None) -> None:
+        if self.guest is not None and kind not in protocol.GUEST_ACTIONS:
+            raise services.RoomForbidden(GUEST_ONLY_LISTEN)
         if kind == "ping":
             await self._send({"type": "pong", **({"ref": ref} if ref else {})})
             return
@@ -293,6 +341,16 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             return
         if kind == "captions_view":  # this socket only; nothing in the room changes
             self.captions_shown = fields["on"]
+            await self._ok(ref)
+            return
+        if kind == "leave" and self.guest is not None:
+            await self._ok(ref)
+            await self._close(1000)
+            return
+        if kind == "signal" and self.guest is not None and fields["to"] != audio.MEDIA_SERVER:
+            await database_sync_to_async(services.guest_signal_send)(
+                space=self.space, guest=self.guest, **fields
+            )
             await self._ok(ref)
             return
         if kind == "leave":

@@ -64,18 +64,25 @@ def publish_on_commit(space_id: int | None, event: dict[str, Any], *, to_user: i
     transaction.on_commit(lambda: _send(group, message))
 
 
-def _send(group: str, message: dict) -> None:
+def publish_to_socket_on_commit(channel_name: str, space_id: int, event: dict[str, Any]) -> None:
+    """Send `event` to one socket (a guest's: guests have no per-user group) after commit."""
+    message = {"type": "user.event", "space_id": space_id, "event": event}
+    transaction.on_commit(lambda: _send(channel_name, message, single=True))
+
+
+def _send(group: str, message: dict, *, single: bool = False) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    send = layer.send if single else layer.group_send
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        async_to_sync(layer.group_send)(group, message)
+        async_to_sync(send)(group, message)
         return
     # Called from inside an event loop (an async test committing in the loop's thread): the
     # send must not block the loop it needs, so it is scheduled on it (and kept until done).
-    task = asyncio.get_running_loop().create_task(layer.group_send(group, message))
+    task = asyncio.get_running_loop().create_task(send(group, message))
     _pending.add(task)
     task.add_done_callback(_pending.discard)
 

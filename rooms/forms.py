@@ -46,3 +46,8 @@ class SpaceForm(forms.Form):
     captions_enabled = forms.BooleanField(
         label="Turn on live captions", required=False, help_text="Listeners can hide them any time."
     )
+    signed_in_only = forms.BooleanField(
+        label="Only signed-in listeners",
+        required=False,
+        help_text="Off: anyone with the link can listen without an account (they can't react or speak).",
+    )

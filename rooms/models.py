@@ -42,6 +42,10 @@ class Space(models.Model):
     speak_policy = models.CharField(max_length=16, choices=SpeakPolicy.choices, default=SpeakPolicy.EVERYONE)
     state = models.CharField(max_length=16, choices=State.choices, default=State.LIVE, db_index=True)
     captions_enabled = models.BooleanField(default=False)
+    # Off: anyone with the link may listen without an account (rooms.access.guest_refusal).
+    signed_in_only = models.BooleanField(
+        "Only signed-in listeners", default=False, help_text="People without an account can't listen."
+    )
     # Bumped by every change of stage state; snapshots and events carry it (docs/protocol.md).
     version = models.PositiveIntegerField(default=0)
 
@@ -143,6 +147,32 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} in {self.space_id} via {self.channel_name}"
+
+
+class GuestConnection(models.Model):
+    """One open websocket of someone listening without an account. Guests have no Participant: they
+    only listen, so all a Space keeps of them is presence, counted and swept like ``Connection``.
+    ``guest_key`` comes from the signed guest cookie (the same person across reloads and tabs; a
+    fresh one per socket when the browser keeps no cookie, as in another site's iframe)."""
+
+    channel_name = models.CharField(max_length=200, unique=True)
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="guest_connections")
+    guest_key = models.CharField(max_length=32)
+    ip = models.CharField(max_length=45, db_index=True)
+    process = models.CharField(max_length=64, db_index=True)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["space", "seen_at"], name="guestconn_space_seen_idx")]
+
+    def __str__(self) -> str:
+        return f"guest {self.guest_key[:8]} in {self.space_id} via {self.channel_name}"
+
+    @property
+    def signal_id(self) -> int:
+        """This socket's id in WebRTC signalling: negative, so it never names a person."""
+        return -self.pk
 
 
 class CaptionLine(models.Model):

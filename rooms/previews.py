@@ -50,4 +50,5 @@ def space_preview(space: Space) -> LinkPreview:
         image_size=size,
         author_name=host.name,
         author_url=absolute_url(host.get_absolute_url()),
+        embed_url=absolute_url(reverse("rooms:space_embed", args=[space.pk])),
     )

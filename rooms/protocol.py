@@ -54,6 +54,10 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_ENDED = 4410  # the Space ended (by the host, a moderator or because the host was gone)
 CLOSE_REMOVED = 4411  # removed from the Space while in it
 CLOSE_FORCED = 4412  # closed by moderation (e.g. the account was suspended)
+CLOSE_GUEST_LIMIT = 4429  # too many guest sockets from one IP address (SPACES_GUEST_SOCKETS_PER_IP…)
+
+GUEST_ACTIONS: tuple[str, ...] = ("resync", "ping", "leave", "captions_view", "signal")
+"""The only actions a guest (no account) may send; every other one is answered ``forbidden``."""
 
 # --- error codes (``error.code``) -----------------------------------------------
 
@@ -107,7 +111,8 @@ class SpaceView(TypedDict):
 
 
 class MeView(TypedDict):
-    user_id: int
+    user_id: int | None  # None for a guest (listening without an account)
+    guest: bool  # listening without an account: can only listen
     role: Role
     muted: bool
     hand_raised: bool
@@ -282,7 +287,8 @@ class Snapshot(TypedDict):
     stage: list[ParticipantView]  # host, then co-hosts, then speakers, in the order they came up
     hands: list[HandView]  # raised hands, oldest first
     invited: list[int]  # user ids with a pending speaker invite
-    listener_count: int
+    listener_count: int  # everyone listening, guests included
+    guest_count: int  # of whom this many without an account ("+ 12 guests")
     listeners: list[ParticipantView]  # the first LISTENERS_SHOWN present listeners
     reactions: list  # always empty: reactions are momentary and never replayed
 
@@ -372,7 +378,8 @@ class SpeakingEvent(TypedDict):
 
 class ListenerCount(TypedDict):
     type: Literal["listener_count"]
-    count: int
+    count: int  # guests included
+    guests: int
 
 
 class CaptionsToggled(TypedDict):

@@ -15,6 +15,7 @@ from django.db.models import (
     Case,
     Count,
     Exists,
+    Expression,
     IntegerField,
     OuterRef,
     Q,
@@ -33,7 +34,7 @@ from accounts.models import Follow
 from accounts.rules import SEARCH_RESULTS
 from accounts.selectors import SearchText, search_matches
 
-from .models import Connection, Participant, Reminder, ScheduleRevision, Space, Transcript
+from .models import Connection, GuestConnection, Participant, Reminder, ScheduleRevision, Space, Transcript
 from .protocol import LISTENERS_SHOWN
 from .rules import PROFILE_PAST_SHOWN
 
@@ -96,15 +97,31 @@ def space_view(space: Space) -> dict[str, Any]:
     }
 
 
-def listener_count(*, space_id: int, cutoff: dt.datetime | None = None) -> int:
-    """People in the audience with at least one live connection."""
+def fresh_guest_connections(*, cutoff: dt.datetime | None = None) -> QuerySet[GuestConnection]:
+    return GuestConnection.objects.filter(seen_at__gte=cutoff or presence_cutoff())
+
+
+def guest_count(*, space_id: int, cutoff: dt.datetime | None = None) -> int:
+    """Guests (no account) listening, each counted once however many tabs they have open."""
     return (
+        fresh_guest_connections(cutoff=cutoff)
+        .filter(space_id=space_id)
+        .values("guest_key")
+        .distinct()
+        .count()
+    )
+
+
+def listener_count(*, space_id: int, cutoff: dt.datetime | None = None) -> int:
+    """People in the audience with at least one live connection, guests included."""
+    members = (
         fresh_connections(cutoff=cutoff)
         .filter(space_id=space_id, participant__role=Participant.Role.LISTENER, participant__removed_at=None)
         .values("user_id")
         .distinct()
         .count()
     )
+    return members + guest_count(space_id=space_id, cutoff=cutoff)
 
 
 def may_ask_to_speak(*, space: Space, user_id: int) -> bool:
@@ -125,7 +142,8 @@ def space_snapshot(*, space: Space, viewer) -> dict[str, Any]:
     queries, whatever the audience size."""
     space = Space.objects.get(pk=space.pk)  # state, version and captions as of now
     cutoff = presence_cutoff()
-    viewer_id = viewer.pk if getattr(viewer, "is_authenticated", False) else None
+    guest = not getattr(viewer, "is_authenticated", False)
+    viewer_id = None if guest else viewer.pk
     people = list(
         Participant.objects.filter(space=space)
         .filter(
@@ -168,6 +186,7 @@ def space_snapshot(*, space: Space, viewer) -> dict[str, Any]:
         "space": space_view(space),
         "me": {
             "user_id": viewer_id,
+            "guest": guest,
             "role": me_role,
             "muted": me.muted if me else True,
             "hand_raised": bool(me and me.hand_raised_at),
@@ -179,12 +198,13 @@ def space_snapshot(*, space: Space, viewer) -> dict[str, Any]:
         "hands": [hand_view(p) for p in hands],
         "invited": [p.user_id for p in people if p.invited_at and not p.is_removed],
         "listener_count": listener_count(space_id=space.pk, cutoff=cutoff),
+        "guest_count": guest_count(space_id=space.pk, cutoff=cutoff),
         "listeners": [participant_view(p, present=True) for p in listeners],
         "reactions": [],
     }
 
 
-def listener_count_subquery(cutoff: dt.datetime) -> Coalesce:
+def listener_count_subquery(cutoff: dt.datetime) -> Expression:
     counts = (
         fresh_connections(cutoff=cutoff)
         .filter(
@@ -195,7 +215,17 @@ def listener_count_subquery(cutoff: dt.datetime) -> Coalesce:
         .annotate(n=Count("user", distinct=True))
         .values("n")
     )
-    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
+    guests = (
+        fresh_guest_connections(cutoff=cutoff)
+        .filter(space=OuterRef("pk"))
+        .order_by()
+        .values("space")
+        .annotate(n=Count("guest_key", distinct=True))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0)) + Coalesce(
+        Subquery(guests, output_field=IntegerField()), Value(0)
+    )
 
 
 def live_spaces(*, limit: int = 20) -> QuerySet[Space]:

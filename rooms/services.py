@@ -28,13 +28,24 @@ from accounts.services import hosting_ensure_allowed
 from accounts.validators import validate_single_line
 
 from . import hooks, protocol, reminders
-from .access import entry_refusal
+from .access import entry_refusal, guest_refusal
 from .audio import may_signal, stage_close, stage_open
-from .events import CLOSE_EVENT, publish_on_commit
-from .models import TITLE_MAX, CaptionLine, Connection, Participant, Space, SpaceSummary, validate_topics
+from .events import CLOSE_EVENT, publish_on_commit, publish_to_socket_on_commit
+from .models import (
+    TITLE_MAX,
+    CaptionLine,
+    Connection,
+    GuestConnection,
+    Participant,
+    Space,
+    SpaceSummary,
+    validate_topics,
+)
 from .rules import COHOSTS_MAX, SPEAKERS_MAX, STAGE_MAX
 from .selectors import (
     fresh_connections,
+    fresh_guest_connections,
+    guest_count,
     hand_view,
     home_cache_clear,
     listener_count,
@@ -210,10 +221,11 @@ def _note_listener_count(space: Space, count: int) -> None:
     Space.objects.filter(pk=space.pk, peak_listeners__lt=count).update(peak_listeners=count)
 
 
-def _publish_listener_count(space: Space) -> None:
-    count = listener_count(space_id=space.pk)
+def _publish_listener_count(space: Space, count: int | None = None) -> None:
+    count = listener_count(space_id=space.pk) if count is None else count
     _note_listener_count(space, count)
-    publish_on_commit(space.pk, {"type": "listener_count", "count": count})
+    guests = guest_count(space_id=space.pk)
+    publish_on_commit(space.pk, {"type": "listener_count", "count": count, "guests": guests})
 
 
 # --- the Space itself ----------------------------------------------------------------------------
@@ -226,6 +238,7 @@ def space_create(
     topics: list[str] | tuple[str, ...] = (),
     speak_policy: str = Space.SpeakPolicy.EVERYONE,
     captions_enabled: bool = False,
+    signed_in_only: bool = False,
 ) -> Space:
     """Open a live Space now, with `host` on stage. (Scheduling is rooms/scheduling.py:
     ``space_schedule``; a scheduled Space goes live through ``space_start``.)"""
@@ -250,6 +263,7 @@ def space_create(
             title=title,
             topics=topics,
             speak_policy=speak_policy,
+            signed_in_only=signed_in_only,
             captions_enabled=captions_enabled,
             state=Space.State.LIVE,
             started_at=now,
@@ -328,6 +342,7 @@ def space_end(*, space: Space, by=None, note: str = "") -> Space:
                 sender=Space, by=by, action="space_end", target=space, note=note
             )
         Connection.objects.filter(space=space).delete()
+        GuestConnection.objects.filter(space=space).delete()
         transaction.on_commit(home_cache_clear)
         if was_live:
             _summary_record(space)
@@ -399,7 +414,6 @@ def participant_join(*, space: Space, user, channel_name: str, process: str) -> 
                 participant.save(update_fields=["left_at"])
             if participant.role == Role.LISTENER:
                 count = listener_count(space_id=space.pk)
-                _note_listener_count(space, count)
                 if count <= protocol.LISTENERS_SHOWN:
                     publish_on_commit(
                         space.pk,
@@ -408,7 +422,7 @@ def participant_join(*, space: Space, user, channel_name: str, process: str) -> 
                             "participant": participant_view(participant, present=True),
                         },
                     )
-                publish_on_commit(space.pk, {"type": "listener_count", "count": count})
+                _publish_listener_count(space, count)
             else:
                 publish_on_commit(
                     space.pk,
@@ -445,8 +459,10 @@ def connection_close(*, channel_name: str) -> None:
 
 
 def connection_heartbeat(*, process: str) -> int:
-    """This process's sockets are alive: one UPDATE for all of them."""
-    return Connection.objects.filter(process=process).update(seen_at=timezone.now())
+    """This process's sockets are alive: one UPDATE for all of them (and one for its guests')."""
+    now = timezone.now()
+    guests = GuestConnection.objects.filter(process=process).update(seen_at=now)
+    return Connection.objects.filter(process=process).update(seen_at=now) + guests
 
 
 def participant_leave(*, space: Space, by) -> None:
@@ -485,6 +501,19 @@ def presence_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
                 if not _is_present(p):
                     _participant_gone(space, p, reason="gone", at=last_seen[p.pk])
                     stats["gone"] += 1
+
+    for space_id in set(
+        GuestConnection.objects.filter(seen_at__lt=cutoff).values_list("space_id", flat=True)
+    ):
+        with transaction.atomic():
+            space = Space.objects.select_for_update().get(pk=space_id)
+            stale = list(GuestConnection.objects.filter(space=space, seen_at__lt=cutoff))
+            GuestConnection.objects.filter(pk__in=[g.pk for g in stale]).delete()
+            stats["stale"] += len(stale)
+            if space.state == Space.State.LIVE:
+                for guest in stale:
+                    _guest_gone(space, guest.signal_id)
+                _publish_listener_count(space)
 
     present = Exists(fresh_connections(cutoff=cutoff).filter(participant=OuterRef("pk")))
     absent_seats = Participant.objects.filter(
@@ -830,12 +859,22 @@ def speaking_report(*, space: Space, by, on: bool) -> bool:
 def signal_send(*, space: Space, by, to: int, kind: str, data: dict[str, Any]) -> None:
     """Relay WebRTC signalling between two people allowed to exchange audio: both present in this
     live Space, neither removed, and at least one of them on stage (listeners never reach each
-    other)."""
+    other). A negative `to` is a guest's socket (``GuestConnection.signal_id``): only the stage
+    reaches guests."""
     if kind not in protocol.SIGNAL_KINDS:
         raise RoomError("kind must be offer, answer or ice.", code="bad_field")
     if to == by.pk:
         raise RoomError("You can't signal yourself.", code="bad_field")
     sender = _live_member(space, by)
+    if to < 0:
+        guest = _fresh_guest(space, -to)
+        if guest is None or not sender.present:
+            raise NotInSpace("That listener isn't here right now.")
+        if not sender.on_stage:
+            raise RoomForbidden("Audio only flows between the stage and everyone else.")
+        event = {"type": "signal", "from": by.pk, "kind": kind, "data": data}
+        publish_to_socket_on_commit(guest.channel_name, space.pk, event)
+        return
     target = (
         Participant.objects.filter(space_id=space.pk, user_id=to, removed_at=None)
         .annotate(present=Exists(fresh_connections().filter(participant=OuterRef("pk"))))
@@ -856,3 +895,90 @@ def user_sockets_close(*, user_id: int, message: str, code: int = protocol.CLOSE
     commits (e.g. when their account is suspended). `message` is shown to them. Their presence is
     cleaned up by the normal disconnect path; ``entry_refusal`` keeps them out afterwards."""
     publish_on_commit(None, {"type": CLOSE_EVENT, "code": code, "message": message}, to_user=user_id)
+
+
+# --- guests: listening without an account ----------------------------------------------------------
+
+
+class GuestLimit(RoomError):
+    code = "rate_limited"
+
+
+class SignInRequired(EntryRefused):
+    """The host lets only signed-in people listen (close 4401: the page offers to sign in)."""
+
+
+def guest_join(*, space: Space, guest_key: str, ip: str, channel_name: str, process: str) -> GuestConnection:
+    """Open one guest socket in `space`. Refused (EntryRefused) by ``guest_refusal`` — a Space that
+    isn't live, is for signed-in listeners only or sells tickets — and (GuestLimit) when the address
+    already has SPACES_GUEST_SOCKETS_PER_IP guest sockets open, in any Space."""
+    with transaction.atomic():
+        space = _lock(space.pk, live=False)
+        refusal = guest_refusal(space=space)
+        if refusal:
+            raise SignInRequired(refusal) if space.signed_in_only else EntryRefused(refusal)
+        cap = settings.SPACES_GUEST_SOCKETS_PER_IP
+        if fresh_guest_connections().filter(ip=ip).count() >= cap:
+            raise GuestLimit(
+                f"Too many people are listening without an account from your network ({cap} at once). "
+                "Close another tab that's listening, or sign in to listen."
+            )
+        guest = GuestConnection.objects.create(
+            channel_name=channel_name,
+            space=space,
+            guest_key=guest_key,
+            ip=ip,
+            process=process,
+            seen_at=timezone.now(),
+        )
+        _publish_listener_count(space)
+    return guest
+
+
+def _guest_gone(space: Space, signal_id: int) -> None:
+    # Stage members hang up their connection to this guest's socket (rooms.audio.PeerSocketAudio).
+    publish_on_commit(space.pk, {"type": "participant_left", "user_id": signal_id, "reason": "left"})
+
+
+def guest_close(*, channel_name: str) -> None:
+    """A guest's socket closed: the room hears the new count."""
+    with transaction.atomic():
+        guest = GuestConnection.objects.filter(channel_name=channel_name).first()
+        if guest is None:
+            return  # already swept, or the Space ended
+        space = Space.objects.select_for_update().get(pk=guest.space_id)
+        signal_id = guest.signal_id
+        guest.delete()
+        if space.state == Space.State.LIVE:
+            _guest_gone(space, signal_id)
+            _publish_listener_count(space)
+
+
+def _fresh_guest(space: Space, pk: int) -> GuestConnection | None:
+    return (
+        fresh_guest_connections()
+        .filter(pk=pk, space_id=space.pk, space__state=Space.State.LIVE)
+        .only("channel_name")
+        .first()
+    )
+
+
+def guest_signal_send(
+    *, space: Space, guest: GuestConnection, to: int, kind: str, data: dict[str, Any]
+) -> None:
+    """A guest's WebRTC signalling: it reaches stage members only (a guest is a listener)."""
+    if kind not in protocol.SIGNAL_KINDS:
+        raise RoomError("kind must be offer, answer or ice.", code="bad_field")
+    if _fresh_guest(space, guest.pk) is None:
+        raise NotLive("This Space isn't live any more.")
+    target = (
+        Participant.objects.filter(space_id=space.pk, user_id=to, removed_at=None)
+        .annotate(present=Exists(fresh_connections().filter(participant=OuterRef("pk"))))
+        .first()
+    )
+    if target is None or not target.present:
+        raise NotInSpace("That person isn't here right now.")
+    if not target.on_stage:
+        raise RoomForbidden("Audio only flows between the stage and everyone else.")
+    event = {"type": "signal", "from": guest.signal_id, "kind": kind, "data": data}
+    publish_on_commit(space.pk, event, to_user=to)

@@ -6,6 +6,7 @@ app_name = "rooms"
 urlpatterns = [
     path("spaces/new/", views.space_new, name="space_new"),
     path("spaces/<int:space_id>/", views.space_detail, name="space"),
+    path("spaces/<int:space_id>/embed/", views.space_embed, name="space_embed"),
     path("spaces/<int:space_id>/stats/", views.space_stats, name="space_stats"),
     path("spaces/hosted/", views.spaces_hosted, name="spaces_hosted"),
 ]

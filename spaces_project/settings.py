@@ -376,6 +376,13 @@ SPACES_PRESENCE_STALE_SECONDS = env_int("SPACES_PRESENCE_STALE_SECONDS", 60)
 # Reactions one person may send per window in one Space; more are dropped and the sender told.
 SPACES_REACTIONS_PER_WINDOW = env_int("SPACES_REACTIONS_PER_WINDOW", 5)
 SPACES_REACTIONS_WINDOW_SECONDS = env_int("SPACES_REACTIONS_WINDOW_SECONDS", 5)
+# Listening without an account (rooms.consumers): guest sockets one IP address may have open at once,
+# and guest sockets it may open per minute. Past either, the socket is refused with words (4429).
+SPACES_GUEST_SOCKETS_PER_IP = env_int("SPACES_GUEST_SOCKETS_PER_IP", 20)
+SPACES_GUEST_CONNECTS_PER_MINUTE = env_int("SPACES_GUEST_CONNECTS_PER_MINUTE", 60)
+# Who may put the embeddable player (/spaces/<id>/embed/) in an iframe: the CSP frame-ancestors
+# value, e.g. "https://blog.example.org". Every other page is X-Frame-Options: DENY.
+SPACES_EMBED_FRAME_ANCESTORS = env_str("SPACES_EMBED_FRAME_ANCESTORS", "*")
 
 # --- audio ---
 # ICE servers every browser uses (rooms/audio.py), as JSON: [{"urls": "stun:stun.example.org:3478"}].

@@ -5,6 +5,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -81,6 +82,8 @@ def search(request: HttpRequest) -> HttpResponse:
 
 # How long a consumer may keep an oEmbed answer (seconds): a Space's state changes, so not long.
 OEMBED_CACHE_AGE = 300
+# The embedded player's size in the oEmbed html (pixels).
+EMBED_WIDTH, EMBED_HEIGHT = 400, 210
 
 
 def link_preview_for(url: str) -> LinkPreview | None:
@@ -117,6 +120,22 @@ def oembed(request: HttpRequest) -> HttpResponse:
         return JsonResponse(
             {"error": f"That is not a link to a Space or a profile on {settings.SITE_URL}."}, status=404
         )
+    answer = {}
+    if preview.embed_url:
+        # A Space: the player, to listen from the page that embeds the link.
+        answer = {
+            "type": "rich",
+            "width": EMBED_WIDTH,
+            "height": EMBED_HEIGHT,
+            "html": format_html(
+                '<iframe src="{}" width="{}" height="{}" title="{}" style="border:0;border-radius:12px" '
+                'allow="autoplay" loading="lazy"></iframe>',
+                preview.embed_url,
+                EMBED_WIDTH,
+                EMBED_HEIGHT,
+                preview.title,
+            ),
+        }
     return JsonResponse(
         {
             "version": "1.0",
@@ -130,5 +149,6 @@ def oembed(request: HttpRequest) -> HttpResponse:
             "thumbnail_url": preview.image,
             "thumbnail_width": preview.image_size,
             "thumbnail_height": preview.image_size,
+            **answer,
         }
     )

@@ -56,8 +56,9 @@ async def test_snapshot_describes_the_room_for_each_person(people):
     await h.close()
 
 
-async def test_anonymous_visitor_is_told_to_sign_in(people):
+async def test_anonymous_visitor_is_told_to_sign_in_where_the_host_wants_signed_in_listeners(people):
     space, *_ = people
+    await db(Space.objects.filter(pk=space.pk).update)(signed_in_only=True)
     peer = await connect(space, None, expect_snapshot=False)
     assert peer.first["code"] == "entry_refused" and "Sign in" in peer.first["message"]
     assert (await peer.ws.receive_output(timeout=2))["code"] == protocol.CLOSE_NOT_SIGNED_IN

@@ -4,7 +4,7 @@
 // "replace the state with the next snapshot" (docs/protocol.md). Close codes 44xx are
 // final (ended, removed, refused…): we stop and tell the page why.
 
-const FINAL_CLOSE_CODES = new Set([1000, 4401, 4403, 4404, 4410, 4411, 4412]);
+const FINAL_CLOSE_CODES = new Set([1000, 4401, 4403, 4404, 4410, 4411, 4412, 4429]);
 
 export class SpaceSocket {
   /**

@@ -12,6 +12,7 @@ const $ = (sel) => document.querySelector(sel);
 const STAGE_ROLES = new Set(["host", "cohost", "speaker"]);
 
 let state = null;
+let refusal = ""; // the words of the last entry_refused frame
 let audio = null;
 let captionsHidden = localStorage.getItem("spaces.captionsHidden") === "1";
 const partialCaptions = new Map();
@@ -152,6 +153,7 @@ const ephemeral = {
   },
   listener_count(msg) {
     state.listener_count = msg.count;
+    state.guest_count = msg.guests ?? state.guest_count;
   },
   reaction(msg) {
     showReaction(msg.user_id, msg.emoji);
@@ -199,6 +201,9 @@ function onMessage(msg) {
     ephemeral.snapshot(msg);
     render();
     return;
+  }
+  if (msg.type === "error" && msg.code === "entry_refused") {
+    refusal = msg.message; // the close that follows carries no reason through daphne
   }
   if (!state) return;
   if (msg.type in versioned) {
@@ -278,13 +283,15 @@ function showEnded(reason) {
 }
 
 function showClosed(code, reason) {
+  reason = reason || refusal;
   const messages = {
-    4401: "Sign in to join this Space.",
+    4401: reason || "Sign in to join this Space.",
     4403: reason || "You can't join this Space.",
     4404: "This Space doesn't exist.",
     4410: "This Space has ended.",
     4411: "You were removed from this Space.",
     4412: reason || "Your connection was closed by a moderator.",
+    4429: reason || "Too many people are listening without an account from your network. Sign in to listen.",
   };
   if (code === 4410) return showEnded(state?.space?.ended_reason);
   if (code === 1000) return;

@@ -102,8 +102,11 @@ export function renderListeners(root, state, { onPerson }) {
       ),
     ),
   );
-  const more = state.listener_count - state.listeners.length;
+  // Guests (listening without an account) are counted, never named.
+  const guests = state.guest_count || 0;
+  const more = state.listener_count - guests - state.listeners.length;
   if (more > 0) items.push(el("li", { class: "listener more" }, el("span", { class: "more-count" }, `+${more.toLocaleString()}`)));
+  if (guests > 0) items.push(el("li", { class: "listener guests", "data-testid": "guest-count" }, `+ ${guests.toLocaleString()} ${guests === 1 ? "guest" : "guests"}`));
   if (!items.length) items.push(el("li", { class: "listeners-empty" }, "Nobody is listening yet. Share the link to bring people in."));
   root.replaceChildren(...items);
 }
