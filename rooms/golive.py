@@ -56,6 +56,8 @@ def golive_plan(*, space: Space) -> None:
     """Call inside the transaction that puts `space` live: its followers are told after commit."""
     from .tasks import golive_fanout
 
+    if not space.host.follower_count:
+        return
     space_id = space.pk
     # robust: a broker that is down must not fail the start; the Space is live either way.
     transaction.on_commit(lambda: golive_fanout.delay(space_id), robust=True)
