@@ -30,10 +30,13 @@ def transcript_improve(space_id: int) -> int:
 
 @shared_task(name="rooms.tasks.golive_fanout", ignore_result=True)
 def golive_fanout(space_id: int) -> int:
-    """A Space went live: queue one `golive_send` per chunk of its host's followers."""
+    """A Space went live: send the first chunk of its host's followers, queue a `golive_send` per other chunk."""
     chunks = golive.golive_chunks(space_id=space_id)
-    for ids in chunks:
+    for ids in chunks[1:]:
         golive_send.delay(space_id, ids)
+    # The first chunk (people with a page open come first) is sent here, a broker hop sooner.
+    if chunks:
+        golive.golive_send(space_id=space_id, follower_ids=chunks[0])
     return len(chunks)
 
 

@@ -36,7 +36,10 @@ def host_with_followers(n: int, *, name: str = "Ana", email_on_live: set[int] = 
 
 def fan_out(space: Space) -> list[dict[str, int]]:
     """What the Celery worker does for `golive_fanout`: every chunk task, in order."""
-    return [golive.golive_send(space_id=space.pk, follower_ids=ids) for ids in golive.golive_chunks(space_id=space.pk)]
+    return [
+        golive.golive_send(space_id=space.pk, follower_ids=ids)
+        for ids in golive.golive_chunks(space_id=space.pk)
+    ]
 
 
 def test_every_follower_gets_one_in_app_notice_with_a_link_to_join(monkeypatch):
@@ -72,7 +75,9 @@ def test_a_chunk_costs_the_same_few_queries_however_many_followers_it_holds():
         host, followers = host_with_followers(n)
         space = services.space_create(host=host, title="Crowd")
         with CaptureQueriesContext(connection) as queries:
-            assert golive.golive_send(space_id=space.pk, follower_ids=[p.pk for p in followers]) == {"sent": n}
+            assert golive.golive_send(space_id=space.pk, follower_ids=[p.pk for p in followers]) == {
+                "sent": n
+            }
         sql = [q["sql"] for q in queries.captured_queries]
         inserts.append(sum(1 for q in sql if q.startswith("INSERT")))
         reads_and_updates.append(len(sql) - inserts[-1])
@@ -137,7 +142,9 @@ def test_a_follower_who_also_set_a_reminder_is_told_once():
     fan_out(space)
     drain()
     assert Notification.objects.filter(user=reminded).count() == 1
-    assert Notification.objects.get(user=reminded).kind == reminders.SPACE_LIVE  # the reminder's, with its email
+    assert (
+        Notification.objects.get(user=reminded).kind == reminders.SPACE_LIVE
+    )  # the reminder's, with its email
     assert Notification.objects.filter(user=plain).count() == 1
     assert Notification.objects.get(user=plain).kind == golive.FOLLOWED_LIVE
 
@@ -190,7 +197,11 @@ def test_only_followers_who_opted_in_for_this_host_get_an_email_with_a_working_s
 
     assert list(smtp.pairs()) == [(wants.email, "Ana is live: Night radio")]
     message = email.message_from_bytes(raw[0])
-    text = next(p for p in message.walk() if p.get_content_type() == "text/plain").get_payload(decode=True).decode()
+    text = (
+        next(p for p in message.walk() if p.get_content_type() == "text/plain")
+        .get_payload(decode=True)
+        .decode()
+    )
     assert "Stop emails when Ana goes live" in text
     link = re.search(r"Stop emails when Ana goes live[^\n]*\n?\s*(\S*/notifications/email/\S+)", text)
     assert link, text

@@ -18,6 +18,7 @@ function connect() {
   socket.addEventListener("message", (event) => {
     const message = JSON.parse(event.data);
     if (message.type !== "home") return;
+    liveNow.dataset.live = "on"; // the page is being kept current
     replace(liveBar, message.live_bar);
     replace(liveNow, message.live_now);
   });

@@ -71,7 +71,10 @@ function connect() {
   socket.addEventListener("open", () => { delay = 1000; });
   socket.addEventListener("message", (event) => {
     const message = JSON.parse(event.data);
-    if (message.type === "unread") showCount(message.count);
+    if (message.type === "unread") {
+      showCount(message.count);
+      badge.dataset.connected = "1"; // live from here on (tests wait for it)
+    }
     if (message.type === "notification") {
       showCount(message.unread);
       showToast(message);
