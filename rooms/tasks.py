@@ -30,7 +30,7 @@ def transcript_improve(space_id: int) -> int:
 
 @shared_task(name="rooms.tasks.golive_fanout", ignore_result=True)
 def golive_fanout(space_id: int) -> int:
-    """A Space went live: send the first chunk of its host's followers, queue a `golive_send` per other chunk."""
+    """A Space went live: send the first chunk of its host's followers, queue the others."""
     chunks = golive.golive_chunks(space_id=space_id)
     for ids in chunks[1:]:
         golive_send.delay(space_id, ids)
