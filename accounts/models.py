@@ -68,6 +68,9 @@ class Follow(models.Model):
     follower = models.ForeignKey(User, on_delete=models.CASCADE, related_name="following_set")
     followee = models.ForeignKey(User, on_delete=models.CASCADE, related_name="follower_set")
     created_at = models.DateTimeField(auto_now_add=True)
+    # "Notify me by email when <followee> goes live": off until the follower asks, per host. The
+    # in-app go-live notice needs no opt-in; following is the ask.
+    email_on_live = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

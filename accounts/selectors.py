@@ -30,8 +30,17 @@ def user_with_follow_state(*, username: str, viewer) -> QuerySet[User]:
         qs = qs.annotate(
             viewer_follows=Exists(Follow.objects.filter(follower=viewer, followee=OuterRef("pk"))),
             follows_viewer=Exists(Follow.objects.filter(follower=OuterRef("pk"), followee=viewer)),
+            viewer_email_on_live=Exists(
+                Follow.objects.filter(follower=viewer, followee=OuterRef("pk"), email_on_live=True)
+            ),
         )
     return qs
+
+
+def email_on_live(*, follower, followee: User) -> bool:
+    if not follower.is_authenticated:
+        return False
+    return Follow.objects.filter(follower=follower, followee=followee, email_on_live=True).exists()
 
 
 def person_by_handle(*, username: str) -> User | None:

@@ -92,6 +92,16 @@ def follow_delete(*, follower: User, followee: User) -> bool:
     return True
 
 
+def follow_email_on_live_set(*, follower: User, followee: User, on: bool) -> bool:
+    """Turn "email me when `followee` goes live" on or off. Only a follower can have it; returns
+    whether anything changed (False too when `follower` does not follow `followee`)."""
+    return bool(
+        Follow.objects.filter(follower=follower, followee=followee)
+        .exclude(email_on_live=on)
+        .update(email_on_live=on)
+    )
+
+
 def profile_update(
     *,
     user: User,

@@ -32,6 +32,7 @@ def profile(request: HttpRequest, username: str) -> HttpResponse:
 def _follow_response(request: HttpRequest, person: User) -> HttpResponse:
     person.refresh_from_db(fields=["follower_count", "following_count"])
     person.viewer_follows = selectors.is_following(follower=request.user, followee=person)
+    person.viewer_email_on_live = selectors.email_on_live(follower=request.user, followee=person)
     if request.headers.get("HX-Request"):
         return render(request, "accounts/_follow_button.html", {"person": person})
     return redirect(person)
@@ -53,6 +54,18 @@ def follow(request: HttpRequest, username: str) -> HttpResponse:
 def unfollow(request: HttpRequest, username: str) -> HttpResponse:
     person = get_object_or_404(User, username__iexact=username)
     services.follow_delete(follower=request.user, followee=person)
+    return _follow_response(request, person)
+
+
+@login_required
+@require_POST
+def live_email(request: HttpRequest, username: str) -> HttpResponse:
+    """The profile's "Notify me by email when … goes live" switch (only shown to followers)."""
+    person = get_object_or_404(User, username__iexact=username)
+    on = request.POST.get("on") == "1"
+    changed = services.follow_email_on_live_set(follower=request.user, followee=person, on=on)
+    if on and not changed and not selectors.is_following(follower=request.user, followee=person):
+        messages.error(request, f"Follow {person.name} first, then you can ask for emails when they go live.")
     return _follow_response(request, person)
 
 

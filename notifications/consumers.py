@@ -22,15 +22,18 @@ import json
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import InMemoryChannelLayer
+from django.core.cache import cache
 
 from accounts.ratelimit import FrameLimiter, RateLimited
 
 from . import rules
 from .groups import user_group
 from .models import Notification
-from .selectors import unread_count
+from .selectors import ONLINE_SECONDS, online_key, unread_count
 
-POLL_SECONDS = 5
+# Embedded default only: how often an open bell looks for rows a worker wrote (a go-live notice
+# shows within about this long). One small indexed query per open page.
+POLL_SECONDS = 1
 
 
 class FrameRefused(Exception):
@@ -74,12 +77,15 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.poller = None
         if isinstance(self.channel_layer, InMemoryChannelLayer):
             self.poller = asyncio.create_task(self._poll())
+        self.marker = asyncio.create_task(self._mark_online())
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)
         if getattr(self, "poller", None):
             self.poller.cancel()
+        if getattr(self, "marker", None):
+            self.marker.cancel()
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         # Clients only ask for a fresh count (after reading the list in another tab). Anything else
@@ -103,6 +109,12 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
 
     async def user_event(self, message):
         """A Space page's message to the same person (notifications.groups): not for the bell."""
+
+    async def _mark_online(self):
+        """Keep this person marked online while the socket is open (notifications.selectors)."""
+        while True:
+            await cache.aset(online_key(self.user.pk), 1, ONLINE_SECONDS)
+            await asyncio.sleep(ONLINE_SECONDS / 3)
 
     async def _poll(self):
         while True:

@@ -32,6 +32,7 @@ from urllib.parse import urlparse
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -41,7 +42,7 @@ from django.utils import timezone
 
 from accounts.validators import one_line
 
-from . import hooks, rules, services
+from . import hooks, rules, selectors, services
 from .groups import user_group
 from .models import Delivery, EmailPreference, Notification
 
@@ -302,6 +303,44 @@ def _record_sent(delivery: Delivery) -> bool:
     return True
 
 
+def _wants_email(delivery: Delivery, opted_out: set[int]) -> bool:
+    user = delivery.recipient
+    return bool(delivery.send_email and user.email and user.is_active and user.pk not in opted_out)
+
+
+def _send_in_app(rows: list[Delivery]) -> list[Notification]:
+    """Write the in-app notices of claimed rows that owe no email and mark the rows sent, in one
+    transaction of bulk statements. Returns the notices that are new (to push)."""
+    token = rows[0].claim_token
+    ids = [r.pk for r in rows]
+    with _outbox_transaction():
+        have = set(Notification.objects.filter(delivery_id__in=ids).values_list("delivery_id", flat=True))
+        Notification.objects.bulk_create(
+            [
+                Notification(
+                    user_id=r.recipient_id,
+                    delivery_id=r.pk,
+                    kind=r.kind,
+                    title=r.title,
+                    body=r.body,
+                    url=r.url,
+                )
+                for r in rows
+                if r.pk not in have
+            ],
+            batch_size=500,
+            # Only a worker whose lease ran out could race us here; its notice is the same one.
+            ignore_conflicts=True,
+        )
+        Delivery.objects.filter(pk__in=ids, status=Delivery.Status.CLAIMED, claim_token=token).update(
+            status=Delivery.Status.SENT, sent_at=timezone.now()
+        )
+    new = [pk for pk in ids if pk not in have]
+    # bulk_create sends no post_save: forget the bells' cached counts here.
+    cache.delete_many([selectors.unread_key(r.recipient_id) for r in rows if r.pk not in have])
+    return list(Notification.objects.filter(delivery_id__in=new).order_by("pk")) if new else []
+
+
 def send_batch(*, ids: list[int]) -> dict[str, int]:
     """Claim the due rows among `ids`, then send and record them one by one.
 
@@ -315,6 +354,14 @@ def send_batch(*, ids: list[int]) -> dict[str, int]:
     not_owed = hooks.not_owed(rows)
     mailer = LazyConnection()
     sent: list[Notification] = []
+    # Rows that owe no email (in-app only: a go-live notice to a follower who did not ask for
+    # email) are written and marked in a few bulk statements; only emails go one by one.
+    in_app = [r for r in rows if r.pk not in not_owed and not _wants_email(r, opted_out)]
+    if in_app:
+        sent += _send_in_app(in_app)
+        counts["sent"] += len(in_app)
+        done = {r.pk for r in in_app}
+        rows = [r for r in rows if r.pk not in done]
     lease_started = time.monotonic()
     owned = {r.pk for r in rows}
     try:
@@ -332,8 +379,7 @@ def send_batch(*, ids: list[int]) -> dict[str, int]:
             notification = _notice_write(delivery)
             if notification is not None:
                 sent.append(notification)
-            user = delivery.recipient
-            if delivery.send_email and user.email and user.is_active and user.pk not in opted_out:
+            if _wants_email(delivery, opted_out):
                 try:
                     mailer.send(build_email(delivery))
                 except Exception as exc:

@@ -14,7 +14,7 @@ class RoomsConfig(AppConfig):
         from accounts.models import Follow
         from notifications import hooks as notification_hooks
 
-        from . import reminders, selectors
+        from . import golive, reminders, selectors
 
         # A profile lists the Spaces its person hosts.
         account_hooks.profile_context_register(selectors.profile_spaces)
@@ -22,6 +22,9 @@ class RoomsConfig(AppConfig):
         notification_hooks.delivery_check_register(reminders.outbox_rows_not_owed)
         notification_hooks.email_footer_links_register(reminders.email_unremind_link)
         notification_hooks.email_link_actions[reminders.UNREMIND] = reminders.EMAIL_UNREMIND
+        notification_hooks.delivery_check_register(golive.outbox_rows_not_owed)
+        notification_hooks.email_footer_links_register(golive.email_live_off_link)
+        notification_hooks.email_link_actions[golive.LIVE_EMAIL_OFF] = golive.EMAIL_LIVE_OFF
 
         # Home's "Upcoming" list shows Spaces of the accounts someone follows.
         def follows_changed(sender, instance, **kwargs):

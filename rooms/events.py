@@ -64,6 +64,17 @@ def publish_on_commit(space_id: int | None, event: dict[str, Any], *, to_user: i
     transaction.on_commit(lambda: _send(group, message))
 
 
+# Open home pages (spaces_project.consumers.HomeConsumer) listen here for "what home shows changed".
+HOME_GROUP = "home"
+
+
+def home_publish() -> None:
+    """Tell open home pages that a Space started or ended, a stage or a listener count changed.
+    Call it after commit (services do, through `home_changed`); each page re-reads at most once a
+    second."""
+    _send(HOME_GROUP, {"type": "home.changed"})
+
+
 def publish_to_socket_on_commit(channel_name: str, space_id: int, event: dict[str, Any]) -> None:
     """Send `event` to one socket (a guest's: guests have no per-user group) after commit."""
     message = {"type": "user.event", "space_id": space_id, "event": event}

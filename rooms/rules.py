@@ -41,3 +41,6 @@ FRAME_BUCKETS = {"hand_raise": "hand", "hand_lower": "hand", "mute_self": "mute"
 
 # A profile lists its person's upcoming Spaces and this many of their most recent past ones.
 PROFILE_PAST_SHOWN = 10
+
+# Go-live notices are written and sent in chunks of this many followers, one Celery task each.
+GOLIVE_CHUNK = 500

@@ -27,10 +27,10 @@ from accounts.selectors import is_moderator
 from accounts.services import hosting_ensure_allowed
 from accounts.validators import validate_single_line
 
-from . import hooks, protocol, reminders
+from . import golive, hooks, protocol, reminders
 from .access import entry_refusal, guest_refusal
 from .audio import may_signal, stage_close, stage_open
-from .events import CLOSE_EVENT, publish_on_commit, publish_to_socket_on_commit
+from .events import CLOSE_EVENT, home_publish, publish_on_commit, publish_to_socket_on_commit
 from .models import (
     TITLE_MAX,
     CaptionLine,
@@ -184,7 +184,7 @@ def _set_role(space: Space, p: Participant, role: str, *, by_id: int | None) -> 
     )
     if (previous == Role.LISTENER) != (role == Role.LISTENER):
         _publish_listener_count(space)  # someone joined or left the audience
-        transaction.on_commit(home_cache_clear)  # the live bar shows who is on stage
+        transaction.on_commit(home_changed)  # the live bar shows who is on stage
     event = {
         "type": "role_changed",
         "v": _bump(space),
@@ -226,6 +226,14 @@ def _publish_listener_count(space: Space, count: int | None = None) -> None:
     _note_listener_count(space, count)
     guests = guest_count(space_id=space.pk)
     publish_on_commit(space.pk, {"type": "listener_count", "count": count, "guests": guests})
+    transaction.on_commit(home_changed)  # "Live now" shows listener counts
+
+
+def home_changed() -> None:
+    """What the home page shows changed (run after commit): forget the shared sections and tell
+    the open home pages, which re-read them."""
+    home_cache_clear()
+    home_publish()
 
 
 # --- the Space itself ----------------------------------------------------------------------------
@@ -270,7 +278,8 @@ def space_create(
         )
         Participant.objects.create(space=space, user=host, role=Role.HOST, stage_since=now, muted=True)
         transaction.on_commit(lambda: stage_open(space_id=space.pk))
-        transaction.on_commit(home_cache_clear)
+        transaction.on_commit(home_changed)
+        golive.golive_plan(space=space)
     return space
 
 
@@ -301,9 +310,11 @@ def space_start(*, space: Space, by) -> Space:
             space=space, user_id=space.host_id, defaults={"role": Role.HOST, "stage_since": now}
         )
         transaction.on_commit(lambda: stage_open(space_id=space.pk))
-        transaction.on_commit(home_cache_clear)
+        transaction.on_commit(home_changed)
         # Everyone reminded is told: rows in the outbox, sent by the sweep only after commit.
         reminders.space_live_notify(space=space)
+        # Then every follower (after commit, in chunks; a reminded follower is told once).
+        golive.golive_plan(space=space)
     return space
 
 
@@ -343,7 +354,7 @@ def space_end(*, space: Space, by=None, note: str = "") -> Space:
             )
         Connection.objects.filter(space=space).delete()
         GuestConnection.objects.filter(space=space).delete()
-        transaction.on_commit(home_cache_clear)
+        transaction.on_commit(home_changed)
         if was_live:
             _summary_record(space)
             publish_on_commit(space.pk, {"type": "space_ended", "reason": reason})

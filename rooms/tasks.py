@@ -3,7 +3,7 @@ CELERY_BEAT_SCHEDULE), and the improved transcript after a Space ends."""
 
 from celery import shared_task
 
-from . import services
+from . import golive, services
 
 
 @shared_task(name="rooms.tasks.presence_sweep", ignore_result=True)
@@ -26,3 +26,22 @@ def transcript_improve(space_id: int) -> int:
     from .captions.service import transcript_improve as improve
 
     return improve(space_id=space_id)
+
+
+@shared_task(name="rooms.tasks.golive_fanout", ignore_result=True)
+def golive_fanout(space_id: int) -> int:
+    """A Space went live: send the first chunk of its host's followers, queue the others."""
+    chunks = golive.golive_chunks(space_id=space_id)
+    for ids in chunks[1:]:
+        golive_send.delay(space_id, ids)
+    # The first chunk (people with a page open come first) is sent here, a broker hop sooner.
+    if chunks:
+        golive.golive_send(space_id=space_id, follower_ids=chunks[0])
+    return len(chunks)
+
+
+# acks_late: a worker that dies mid-chunk leaves the message for redelivery; the chunk's dedupe
+# keys and the outbox's claims keep a second run from writing or sending anything twice.
+@shared_task(name="rooms.tasks.golive_send", ignore_result=True, acks_late=True)
+def golive_send(space_id: int, follower_ids: list[int]) -> dict[str, int]:
+    return golive.golive_send(space_id=space_id, follower_ids=follower_ids)

@@ -183,6 +183,8 @@ if CELERY_BROKER_URL == "filesystem://":
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
         "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
+        # How often an idle worker looks for new tasks: a go-live notice waits for this.
+        "polling_interval": 0.25,
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

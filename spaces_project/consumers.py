@@ -1,0 +1,97 @@
+"""`/ws/home/`: the home page's live bar and "Live now", kept current without a reload.
+
+Server → client (the whole schema; docs/protocol.md):
+  {"type": "home", "live_bar": str, "live_now": str}   the two sections' HTML, as the page renders
+                                                       them: on connect, on `sync`, and at most once
+                                                       a second while Spaces start, end, change
+                                                       stage or listener counts
+  {"type": "error", "code": str, "message": str}       a frame was refused (bad_json, too_large,
+                                                       unknown_type, rate_limited); the socket stays
+Client → server: {"type": "sync"} only, answered with "home".
+
+Rooms' services tell the "home" group after commit (`rooms.events.home_publish`); each socket
+coalesces those hints and re-reads through the same cached selectors as the page. The home page
+belongs to no app (spaces_project.views.home), so neither does its socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.template.loader import render_to_string
+
+from accounts.ratelimit import FrameLimiter, RateLimited
+from notifications import rules as notification_rules
+from notifications.consumers import FrameRefused, parse_frame
+from rooms.events import HOME_GROUP
+from rooms.selectors import home_sections
+
+# A page hears about changes at most this often, however many Spaces start, end or fill up.
+HOME_INTERVAL = 1.0
+
+
+def home_frame(*, viewer) -> dict:
+    sections = home_sections(viewer=viewer)
+    return {
+        "type": "home",
+        "live_bar": render_to_string("rooms/_live_bar.html", sections),
+        "live_now": str(sections["discover_html"]),
+    }
+
+
+class HomeConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        self.viewer = self.scope.get("user")
+        self.limiter = FrameLimiter(notification_rules.FRAME_LIMITS)
+        self.last_sent = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.task: asyncio.Task | None = None
+        await self.channel_layer.group_add(HOME_GROUP, self.channel_name)
+        await self.accept()
+        await self._send_home()
+
+    async def disconnect(self, code):
+        await self.channel_layer.group_discard(HOME_GROUP, self.channel_name)
+        if self.timer is not None:
+            self.timer.cancel()
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        try:
+            self.limiter.check("any")
+            kind = parse_frame(text_data)
+            self.limiter.check(kind)
+        except FrameRefused as exc:
+            await self.send_json({"type": "error", "code": exc.code, "message": exc.message})
+            return
+        except RateLimited as exc:
+            await self.send_json({"type": "error", "code": "rate_limited", "message": exc.message})
+            return
+        await self._send_home()
+
+    async def home_changed(self, event):
+        """A hint from rooms: send fresh sections now if the last send was a second ago, else when
+        the second is up; hints in between are folded into that one send."""
+        if self.timer is not None or (self.task is not None and not self.task.done()):
+            if self.timer is None:
+                self._schedule(HOME_INTERVAL)
+            return
+        self._schedule(max(0.0, self.last_sent + HOME_INTERVAL - time.monotonic()))
+
+    def _schedule(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        self.timer = loop.call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        self.timer = None
+        self.task = asyncio.ensure_future(self._send_home())
+
+    async def _send_home(self):
+        self.last_sent = time.monotonic()
+        await self.send_json(await self._frame())
+
+    @database_sync_to_async
+    def _frame(self) -> dict:
+        return home_frame(viewer=self.viewer)
