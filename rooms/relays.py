@@ -26,7 +26,10 @@ from . import janus
 
 logger = logging.getLogger(__name__)
 
-CHECK_SECONDS = 1.0
+# A hung relay is out after at most 2 × (interval + timeout) = 2.5 s; its listeners' pages wait
+# 1 s and watch again, so they hear the stage within 5 s.
+CHECK_SECONDS = 0.5
+CHECK_TIMEOUT = 0.75
 FAILURES_TO_DOWN = 2
 COUNT_KEY = "rooms.relays.listeners:{url}"
 
@@ -73,7 +76,7 @@ class RelayMonitor:
 
     async def check(self, url: str) -> None:
         try:
-            await asyncio.to_thread(janus.server_info, url=url, timeout=CHECK_SECONDS)
+            await asyncio.to_thread(janus.server_info, url=url, timeout=CHECK_TIMEOUT)
         except janus.JanusError:
             self.failures[url] = self.failures.get(url, 0) + 1
             if self.failures[url] >= FAILURES_TO_DOWN:

@@ -139,9 +139,12 @@ def wait_for(condition, *, timeout: float, what: str) -> None:
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("failure", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "hung"])
 def test_listeners_on_two_relays_hear_the_stage_and_move_when_one_dies(
-    janus_server, relay_servers, relay_settings, pw, tmp_path
+    janus_server, relay_servers, relay_settings, pw, tmp_path, failure
 ):
+    """Killed: its connections break at once. Hung (SIGSTOP): it still holds its sockets open and
+    only the health check notices."""
     env = {name: str(value) for name, value in janus_server.settings().items()}
     env["JANUS_RELAYS"] = ",".join(relay_settings)
     server = start_asgi_server(extra_env=env, name="daphne-relays")
@@ -161,9 +164,9 @@ def test_listeners_on_two_relays_hear_the_stage_and_move_when_one_dies(
         first, second = relay_settings
         assert (viewers(space.pk, first), viewers(space.pk, second)) == (1, 1), "one listener per relay"
 
-        # Kill the relay Ann watches (the first: she came first); Bob's relay carries on.
+        # Kill or freeze the relay Ann watches (the first: she came first); Bob's relay carries on.
         process, _ = relay_servers[0]
-        os.kill(process.pid, signal.SIGKILL)
+        os.kill(process.pid, failure)
         killed_at = time.monotonic()
         until_heard(ann_page, TONE, heard=False, timeout=5)
         until_heard(ann_page, TONE, timeout=MOVED_WITHIN)
@@ -173,6 +176,8 @@ def test_listeners_on_two_relays_hear_the_stage_and_move_when_one_dies(
         assert viewers(space.pk, second) == 2, "both listeners now on the relay that is left"
         until_heard(bob_page, TONE, timeout=2)
     finally:
+        if failure == signal.SIGSTOP:
+            os.kill(relay_servers[0][0].pid, signal.SIGCONT)
         speaker_browser.close()
         listener_browser.close()
         stop_process(server.proc)
