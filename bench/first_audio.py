@@ -12,7 +12,8 @@ notes, on its own clock (``performance.now()``, 0 = navigation start):
 
 - ``html``: the page's HTML has arrived (navigation timing ``responseEnd``);
 - ``dom_ready``: DOMContentLoaded has run (the page's ES modules are loaded and run);
-- ``ws_create``: the page creates the Space websocket; ``ws_open``: it is open; ``snapshot``: its first frame arrived;
+- ``ws_create``: the page creates the Space websocket; ``ws_open``: it is open;
+  ``snapshot``: its first frame arrived;
 - ``offer``: the first remote description (Janus's Streaming offer, or a speaker's offer);
 - ``ice``: the audio PeerConnection is connected; ``track``: its track arrived;
 - ``audible``: the first ~5 ms in which the tone's level crosses a threshold, read by a
@@ -41,6 +42,10 @@ from bench.common import percentile  # noqa: E402
 
 TONE_HZ = 550
 TIMEOUT_MS = 15_000
+READ_MARKS = """() => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  return { ...window.firstAudio, html: nav.responseEnd, dom_ready: nav.domContentLoadedEventEnd };
+}"""
 STEPS = ("html", "dom_ready", "ws_create", "ws_open", "snapshot", "offer", "ice", "track", "audible")
 
 MARKS = """
@@ -145,9 +150,7 @@ def run_mode(mode: str, joins: int, workdir: Path, playwright) -> dict:
             context, page = open_as(listener_browser, UserFactory(), space, MARKS)
             try:
                 page.wait_for_function("() => 'audible' in window.firstAudio", timeout=TIMEOUT_MS)
-                marks = page.evaluate(
-                    "() => { const NAV = () => performance.getEntriesByType('navigation')[0]; return ({...window.firstAudio, html: NAV().responseEnd, dom_ready: NAV().domContentLoadedEventEnd}); }"
-                )
+                marks = page.evaluate(READ_MARKS)
                 if number > 0:
                     samples.append(marks)
             except Exception:  # noqa: BLE001 - a join that never became audible is counted, not fatal
