@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start the production shape on this machine against the local PostgreSQL and Redis.
-# Usage: deploy/run-scaled.sh   (or `make run-scaled`). Serves http://127.0.0.1:${NGINX_PORT:-8080}/
+# Usage: deploy/run-scaled.sh   (or `make run-scaled`; `JANUS=1 make run-scaled` adds Janus and two relays). Serves http://127.0.0.1:${NGINX_PORT:-8080}/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/spaces}"
@@ -23,4 +23,11 @@ psql "${DATABASE_URL%/*}/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname
 .venv/bin/python manage.py seed_demo
 envsubst '${NGINX_PREFIX} ${NGINX_PORT} ${GUNICORN_PORT} ${DAPHNE_PORT_1} ${DAPHNE_PORT_2} ${STATIC_ROOT} ${MEDIA_ROOT}' \
   < deploy/nginx.conf.template > "$NGINX_PREFIX/nginx.conf"
-exec .venv/bin/honcho start -f deploy/Procfile.scaled
+procfile=deploy/Procfile.scaled
+if [ "${JANUS:-0}" = "1" ]; then
+  # Scale-mode audio: one AudioBridge Janus and two Streaming relays on this machine (docs/janus.md).
+  eval "$(.venv/bin/python deploy/janus_scaled.py var/janus)"
+  procfile="$NGINX_PREFIX/Procfile"
+  cat deploy/Procfile.scaled deploy/Procfile.janus > "$procfile"
+fi
+exec .venv/bin/honcho start -f "$procfile"

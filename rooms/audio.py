@@ -35,7 +35,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from . import janus
+from . import janus, relays
 
 logger = logging.getLogger(__name__)
 
@@ -227,14 +227,16 @@ def _spawn(tasks: set[asyncio.Task], coroutine: Awaitable[Any]) -> None:
 
 
 class JanusHub:
-    """This process's one Janus session: the handles of every local socket hang off it, and one
-    thread long-polls it and hands each event to the socket that owns the handle (or to the
-    request waiting for it). One poller per process, not one per speaker or listener."""
+    """This process's one session on one Janus (JANUS_URL, or a relay of JANUS_RELAYS): the handles
+    of every local socket hang off it, and one thread long-polls it and hands each event to the
+    socket that owns the handle (or to the request waiting for it). One poller per process and
+    server, not one per speaker or listener."""
 
     POLL_SECONDS = 40.0  # longer than Janus's own 30 s long-poll, which then answers "keepalive"
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, url: str | None = None) -> None:
         self.loop = loop
+        self.url = url
         self.session_id: int | None = None
         self.owners: dict[int, JanusSocketAudio] = {}
         self.pending: dict[str, asyncio.Future] = {}
@@ -242,12 +244,11 @@ class JanusHub:
 
     # Janus's HTTP API with our own transaction ids, so the poller can route the answers.
     # rooms.janus.handle_message polls for its own answer, which would steal other sockets' events.
-    @staticmethod
-    def _post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         config = janus.janus_config()
         if config.api_secret:
             body = {**body, "apisecret": config.api_secret}
-        return janus._send(f"{config.url}{path}", body, timeout=config.timeout)
+        return janus._send(f"{self.url or config.url}{path}", body, timeout=config.timeout)
 
     async def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return await asyncio.to_thread(self._post, path, body)
@@ -267,9 +268,11 @@ class JanusHub:
     def _poll(self, session_id: int) -> None:
         while self.session_id == session_id:
             try:
-                events = janus.session_events(session_id=session_id, max_events=50, timeout=self.POLL_SECONDS)
+                events = janus.session_events(
+                    session_id=session_id, max_events=50, timeout=self.POLL_SECONDS, url=self.url
+                )
             except janus.JanusError as exc:
-                logger.warning("Janus session %s lost: %s", session_id, exc)
+                logger.warning("Janus session %s on %s lost: %s", session_id, self.url or "JANUS_URL", exc)
                 self._soon(self._lost, session_id)
                 return
             for event in events:
@@ -281,9 +284,16 @@ class JanusHub:
         except RuntimeError:  # the event loop is gone (process shutting down)
             self.session_id = None
 
+    def relay_down(self, url: str) -> None:
+        """The relay monitor gave up on this hub's server: move its sockets elsewhere now."""
+        if url == self.url and self.session_id is not None:
+            self._lost(self.session_id)
+
     def _lost(self, session_id: int) -> None:
         if self.session_id != session_id:
             return
+        if self.url is not None:
+            relays.relay_monitor().mark_down(self.url)
         self.session_id = None
         for future in self.pending.values():
             if not future.done():
@@ -353,14 +363,20 @@ def _tx() -> str:
     return secrets.token_hex(8)
 
 
-_janus_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, JanusHub] = weakref.WeakKeyDictionary()
+_janus_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str | None, JanusHub]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def janus_hub() -> JanusHub:
+def janus_hub(url: str | None = None) -> JanusHub:
+    """This event loop's hub for JANUS_URL (``url=None``) or for one relay."""
     loop = asyncio.get_running_loop()
-    hub = _janus_hubs.get(loop)
+    hubs = _janus_hubs.setdefault(loop, {})
+    hub = hubs.get(url)
     if hub is None:
-        hub = _janus_hubs[loop] = JanusHub(loop)
+        hub = hubs[url] = JanusHub(loop, url)
+        if url is not None:
+            relays.relay_monitor().on_down.append(hub.relay_down)
     return hub
 
 
@@ -403,6 +419,8 @@ class JanusSocketAudio:
         self.shape: str | None = None  # "publish" or "watch"
         self.link_id: str | None = None  # the browser's connection id (audio.js)
         self.participant_id: int | None = None  # in the AudioBridge room, while publishing
+        self.hub: JanusHub | None = None  # the server the handle lives on
+        self.counted_on: str | None = None  # the relay this socket's watch is counted on
         self._tasks: set[asyncio.Task] = set()
         self._lock = asyncio.Lock()
         self.closed = False
@@ -420,14 +438,14 @@ class JanusSocketAudio:
                     await self._publish(link_id, data.get("sdp"))
                 elif kind == "watch":
                     await self._watch(link_id)
-                elif link_id != self.link_id or self.handle_id is None:
+                elif link_id != self.link_id or self.handle_id is None or self.hub is None:
                     return  # about a connection we already replaced
                 elif kind == "answer" and self.shape == "watch":
-                    await janus_hub().request(self.handle_id, {"request": "start"}, jsep=data.get("sdp"))
+                    await self.hub.request(self.handle_id, {"request": "start"}, jsep=data.get("sdp"))
                 elif kind == "ice" and data.get("bye"):
                     await self._hangup()
                 elif kind == "ice":
-                    await janus_hub().trickle(self.handle_id, data.get("candidate"))
+                    await self.hub.trickle(self.handle_id, data.get("candidate"))
             except janus.JanusError as exc:
                 logger.warning(
                     "Janus %s for user %s in Space %s failed: %s", kind, self.user.pk, self.space.pk, exc
@@ -452,6 +470,7 @@ class JanusSocketAudio:
             return
         speaker = await _ensure_stage(janus.speaker_admit, space_id=self.space.pk, user_id=self.user.pk)
         self.handle_id = await hub.attach(janus.AUDIOBRIDGE, self)
+        self.hub = hub
         self.shape, self.link_id = "publish", link_id
         body = {
             "request": "join",
@@ -478,12 +497,28 @@ class JanusSocketAudio:
             return
         await _ensure_stage(janus.stage_exists, space_id=self.space.pk)
         listener = janus.listener_admit(space_id=self.space.pk)
-        hub = janus_hub()
-        self.handle_id = await hub.attach(janus.STREAMING, self)
+        relay = await relays.relay_for_listener()
+        hub = janus_hub(relay)
+        try:
+            self.handle_id = await hub.attach(janus.STREAMING, self)
+        except janus.JanusError as exc:
+            if relay is not None and exc.code is None:  # unreachable: don't wait for the monitor
+                relays.relay_monitor().mark_down(relay)
+            raise
+        self.hub = hub
         self.shape, self.link_id = "watch", link_id
-        _, offer = await hub.request(
-            self.handle_id, {"request": "watch", "id": listener.mountpoint_id, "pin": listener.pin}
-        )
+        watch = {"request": "watch", "id": listener.mountpoint_id, "pin": listener.pin}
+        try:
+            _, offer = await hub.request(self.handle_id, watch)
+        except janus.JanusError as exc:
+            if relay is None or exc.code != janus.STREAMING_NO_SUCH_MOUNTPOINT:
+                raise
+            # A relay that was down (or added) when the stage was built: give it the stage now.
+            await asyncio.to_thread(janus.relay_stage_ensure, space_id=self.space.pk, url=relay)
+            _, offer = await hub.request(self.handle_id, watch)
+        if relay is not None:
+            await asyncio.to_thread(relays.listener_counted, url=relay, delta=1)
+            self.counted_on = relay
         await self._send(
             {"type": "signal", "from": MEDIA_SERVER, "kind": "offer", "data": {"id": link_id, "sdp": offer}}
         )
@@ -498,10 +533,16 @@ class JanusSocketAudio:
             {"type": "signal", "from": MEDIA_SERVER, "kind": "ice", "data": {"id": link_id, "error": message}}
         )
 
+    async def _uncount(self) -> None:
+        relay, self.counted_on = self.counted_on, None
+        if relay is not None:
+            await asyncio.to_thread(relays.listener_counted, url=relay, delta=-1)
+
     async def _hangup(self) -> None:
-        handle_id, shape, participant_id = self.handle_id, self.shape, self.participant_id
-        self.handle_id = self.shape = self.link_id = self.participant_id = None
-        if handle_id is None:
+        handle_id, shape, participant_id, hub = self.handle_id, self.shape, self.participant_id, self.hub
+        self.handle_id = self.shape = self.link_id = self.participant_id = self.hub = None
+        await self._uncount()
+        if handle_id is None or hub is None:
             return
         if shape == "publish":
             # Take the token back too, so this browser can't rejoin on its own.
@@ -514,7 +555,7 @@ class JanusSocketAudio:
                 )
             except janus.JanusError:
                 pass  # the room may be gone already (the Space ended)
-        await janus_hub().detach(handle_id)
+        await hub.detach(handle_id)
 
     async def close(self) -> None:
         self.closed = True
@@ -565,7 +606,9 @@ class JanusSocketAudio:
     def janus_lost(self) -> None:
         if self.link_id is not None:
             link_id = self.link_id
-            self.handle_id = self.shape = self.link_id = self.participant_id = None
+            self.handle_id = self.shape = self.link_id = self.participant_id = self.hub = None
+            _spawn(self._tasks, self._uncount())
+            # The page builds a new connection and watches again, on a relay that is up.
             _spawn(self._tasks, self._refuse(link_id, "The audio server restarted. Reconnecting…"))
 
     async def _report_speaking(self, on: bool) -> None:

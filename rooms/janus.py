@@ -94,6 +94,7 @@ class PluginHandle:
     session_id: int
     handle_id: int
     plugin: str
+    url: str | None = None  # a relay's JANUS_RELAYS entry; None = JANUS_URL
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,21 @@ class Participant:
 
 
 # --- configuration -------------------------------------------------------------
+
+
+def relay_urls() -> list[str]:
+    """The Janus Streaming relays listeners are spread over (JANUS_RELAYS); empty = JANUS_URL only."""
+    from django.conf import settings
+
+    raw = getattr(settings, "JANUS_RELAYS", [])
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    return [url.strip().rstrip("/") for url in raw if url.strip()]
+
+
+def relay_host(url: str) -> str:
+    """Where a relay receives the AudioBridge's RTP forward: the host of its API URL."""
+    return urllib.parse.urlsplit(url).hostname or LOOPBACK
 
 
 def janus_config() -> JanusConfig:
@@ -220,18 +236,19 @@ def _send(url: str, body: dict[str, Any] | None, *, timeout: float) -> Any:
     return answer
 
 
-def _janus(path: str, body: dict[str, Any]) -> dict[str, Any]:
+def _janus(path: str, body: dict[str, Any], *, url: str | None = None, timeout: float | None = None) -> Any:
+    """A request to JANUS_URL, or to `url` (a relay: same API secret and admin key)."""
     config = janus_config()
     body = {**body, "transaction": secrets.token_hex(8)}
     if config.api_secret:
         body["apisecret"] = config.api_secret
     logger.debug("janus %s %s", path or "/", body.get("janus"))
-    return _send(f"{config.url}{path}", body, timeout=config.timeout)
+    return _send(f"{url or config.url}{path}", body, timeout=timeout or config.timeout)
 
 
-def server_info() -> dict[str, Any]:
+def server_info(*, url: str | None = None, timeout: float | None = None) -> dict[str, Any]:
     """Janus's `info` answer (version, loaded plugins and transports)."""
-    return _janus("", {"janus": "info"})
+    return _janus("", {"janus": "info"}, url=url, timeout=timeout)
 
 
 def server_sessions() -> list[int]:
@@ -250,8 +267,8 @@ def server_sessions() -> list[int]:
 # --- sessions and handles ------------------------------------------------------
 
 
-def session_create() -> int:
-    return int(_janus("", {"janus": "create"})["data"]["id"])
+def session_create(*, url: str | None = None) -> int:
+    return int(_janus("", {"janus": "create"}, url=url)["data"]["id"])
 
 
 def session_keepalive(*, session_id: int) -> None:
@@ -259,23 +276,23 @@ def session_keepalive(*, session_id: int) -> None:
     _janus(f"/{session_id}", {"janus": "keepalive"})
 
 
-def session_destroy(*, session_id: int) -> None:
+def session_destroy(*, session_id: int, url: str | None = None) -> None:
     """Destroy a session and detach its handles; a session that is already gone is fine."""
     try:
-        _janus(f"/{session_id}", {"janus": "destroy"})
+        _janus(f"/{session_id}", {"janus": "destroy"}, url=url)
     except JanusError as exc:
         if exc.code != ERROR_SESSION_NOT_FOUND:
             raise
 
 
-def handle_attach(*, session_id: int, plugin: str) -> PluginHandle:
-    answer = _janus(f"/{session_id}", {"janus": "attach", "plugin": plugin})
-    return PluginHandle(session_id=session_id, handle_id=int(answer["data"]["id"]), plugin=plugin)
+def handle_attach(*, session_id: int, plugin: str, url: str | None = None) -> PluginHandle:
+    answer = _janus(f"/{session_id}", {"janus": "attach", "plugin": plugin}, url=url)
+    return PluginHandle(session_id=session_id, handle_id=int(answer["data"]["id"]), plugin=plugin, url=url)
 
 
 def handle_detach(*, handle: PluginHandle) -> None:
     try:
-        _janus(f"/{handle.session_id}/{handle.handle_id}", {"janus": "detach"})
+        _janus(f"/{handle.session_id}/{handle.handle_id}", {"janus": "detach"}, url=handle.url)
     except JanusError as exc:
         if exc.code not in (ERROR_SESSION_NOT_FOUND, ERROR_HANDLE_NOT_FOUND):
             raise
@@ -295,7 +312,9 @@ def _plugin_data(handle: PluginHandle, request: str, data: dict[str, Any]) -> di
 
 def handle_request(*, handle: PluginHandle, body: dict[str, Any]) -> dict[str, Any]:
     """A synchronous plugin request (create, destroy, allowed, mute, info...); returns the plugin's data."""
-    answer = _janus(f"/{handle.session_id}/{handle.handle_id}", {"janus": "message", "body": body})
+    answer = _janus(
+        f"/{handle.session_id}/{handle.handle_id}", {"janus": "message", "body": body}, url=handle.url
+    )
     if answer.get("janus") != "success":
         raise JanusError(
             f"Janus answered {answer.get('janus')!r} to {body.get('request')!r}, which is not synchronous; "
@@ -306,16 +325,16 @@ def handle_request(*, handle: PluginHandle, body: dict[str, Any]) -> dict[str, A
 
 
 def session_events(
-    *, session_id: int, max_events: int = 10, timeout: float | None = None
+    *, session_id: int, max_events: int = 10, timeout: float | None = None, url: str | None = None
 ) -> list[dict[str, Any]]:
     """Long-poll the session for pending events; an empty list when none came within `timeout`."""
     config = janus_config()
     query: dict[str, Any] = {"maxev": max_events, "rid": secrets.token_hex(4)}
     if config.api_secret:
         query["apisecret"] = config.api_secret
-    url = f"{config.url}/{session_id}?{urllib.parse.urlencode(query)}"
+    poll_url = f"{url or config.url}/{session_id}?{urllib.parse.urlencode(query)}"
     try:
-        answer = _send(url, None, timeout=timeout if timeout is not None else config.timeout)
+        answer = _send(poll_url, None, timeout=timeout if timeout is not None else config.timeout)
     except JanusTimeout:
         return []
     events = answer if isinstance(answer, list) else [answer]
@@ -338,14 +357,14 @@ def handle_message(
     message: dict[str, Any] = {"janus": "message", "body": body}
     if jsep is not None:
         message["jsep"] = jsep
-    answer = _janus(f"/{handle.session_id}/{handle.handle_id}", message)
+    answer = _janus(f"/{handle.session_id}/{handle.handle_id}", message, url=handle.url)
     if answer.get("janus") == "success":  # Janus may answer asynchronous requests at once.
         return PluginEvent(_plugin_data(handle, str(body.get("request")), answer["plugindata"]["data"]))
     transaction = answer.get("transaction")
     wait = timeout if timeout is not None else config.timeout
     deadline = time.monotonic() + wait
     while (remaining := deadline - time.monotonic()) > 0:
-        for event in session_events(session_id=handle.session_id, timeout=remaining):
+        for event in session_events(session_id=handle.session_id, timeout=remaining, url=handle.url):
             if event.get("janus") == "event" and event.get("transaction") == transaction:
                 data = _plugin_data(handle, str(body.get("request")), event["plugindata"]["data"])
                 return PluginEvent(data=data, jsep=event.get("jsep"))
@@ -355,14 +374,14 @@ def handle_message(
 
 
 @contextmanager
-def plugin_handle(*, plugin: str) -> Iterator[PluginHandle]:
+def plugin_handle(*, plugin: str, url: str | None = None) -> Iterator[PluginHandle]:
     """A fresh session attached to `plugin`, destroyed on exit (which detaches the handle)."""
-    session_id = session_create()
+    session_id = session_create(url=url)
     try:
-        yield handle_attach(session_id=session_id, plugin=plugin)
+        yield handle_attach(session_id=session_id, plugin=plugin, url=url)
     finally:
         try:
-            session_destroy(session_id=session_id)
+            session_destroy(session_id=session_id, url=url)
         except JanusError:
             # Janus reaps idle sessions after session_timeout; the caller's own error matters more.
             logger.warning("could not destroy Janus session %s", session_id, exc_info=True)
@@ -373,8 +392,8 @@ def _audiobridge(body: dict[str, Any]) -> dict[str, Any]:
         return handle_request(handle=handle, body=body)
 
 
-def _streaming(body: dict[str, Any]) -> dict[str, Any]:
-    with plugin_handle(plugin=STREAMING) as handle:
+def _streaming(body: dict[str, Any], *, url: str | None = None) -> dict[str, Any]:
+    with plugin_handle(plugin=STREAMING, url=url) as handle:
         return handle_request(handle=handle, body=body)
 
 
@@ -386,13 +405,14 @@ def _room_request(request: str, *, space_id: int, **fields: Any) -> dict[str, An
 # --- stages --------------------------------------------------------------------
 
 
-def mountpoint_info(*, space_id: int) -> dict[str, Any]:
-    """The Streaming plugin's full `info` on the stage's mountpoint (with the secret: pin, port)."""
-    answer = _streaming({"request": "info", "id": space_id, "secret": _mountpoint_secret(space_id)})
+def mountpoint_info(*, space_id: int, url: str | None = None) -> dict[str, Any]:
+    """The Streaming plugin's full `info` on the stage's mountpoint (with the secret: pin, port,
+    viewers), on JANUS_URL or on the relay `url`."""
+    answer = _streaming({"request": "info", "id": space_id, "secret": _mountpoint_secret(space_id)}, url=url)
     return answer["info"]
 
 
-def _mountpoint_ensure(*, space_id: int, description: str, bind_host: str) -> int:
+def _mountpoint_ensure(*, space_id: int, description: str, bind_host: str, url: str | None = None) -> int:
     """Create the mountpoint unless it exists; return the UDP port it receives RTP on."""
     config = janus_config()
     try:
@@ -419,13 +439,14 @@ def _mountpoint_ensure(*, space_id: int, description: str, bind_host: str) -> in
                         "codec": "opus",
                     }
                 ],
-            }
+            },
+            url=url,
         )
     except JanusError as exc:
         if exc.code != STREAMING_CANT_CREATE:
             raise
         # Already there (a second stage_create, or a race with another process).
-        return int(mountpoint_info(space_id=space_id)["media"][0]["port"])
+        return int(mountpoint_info(space_id=space_id, url=url)["media"][0]["port"])
     return int(created["stream"]["ports"][0]["port"])
 
 
@@ -489,9 +510,25 @@ def stage_create(*, space_id: int, description: str = "", forward_host: str = LO
     port = _mountpoint_ensure(space_id=space_id, description=description, bind_host=forward_host)
     _room_ensure(space_id=space_id, description=description)
     forwarder_id = _forwarder_ensure(space_id=space_id, host=forward_host, port=port)
+    for relay in relay_urls():
+        try:
+            relay_stage_ensure(space_id=space_id, url=relay, description=description)
+        except JanusError as exc:
+            # A relay that is down gets its mountpoint when the first listener is sent to it.
+            logger.warning("could not set up relay %s for Space %s: %s", relay, space_id, exc)
     return Stage(
         space_id=space_id, room_id=space_id, mountpoint_id=space_id, rtp_port=port, forwarder_id=forwarder_id
     )
+
+
+def relay_stage_ensure(*, space_id: int, url: str, description: str = "") -> int:
+    """Give the relay `url` the stage's mountpoint and forward the room's mix to it; returns the
+    forwarder id. Idempotent, like stage_create (which must have built the room first)."""
+    host = relay_host(url)
+    port = _mountpoint_ensure(
+        space_id=space_id, description=description or f"Space {space_id}", bind_host=host, url=url
+    )
+    return _forwarder_ensure(space_id=space_id, host=host, port=port)
 
 
 def stage_destroy(*, space_id: int) -> None:
@@ -504,13 +541,23 @@ def stage_destroy(*, space_id: int) -> None:
     except JanusError as exc:
         if exc.code != AUDIOBRIDGE_NO_SUCH_ROOM:
             raise
-    try:
-        _streaming(
-            {"request": "destroy", "id": space_id, "secret": _mountpoint_secret(space_id), "permanent": False}
-        )
-    except JanusError as exc:
-        if exc.code != STREAMING_NO_SUCH_MOUNTPOINT:
-            raise
+    for url in [None, *relay_urls()]:
+        try:
+            _streaming(
+                {
+                    "request": "destroy",
+                    "id": space_id,
+                    "secret": _mountpoint_secret(space_id),
+                    "permanent": False,
+                },
+                url=url,
+            )
+        except JanusError as exc:
+            if url is not None and exc.code != STREAMING_NO_SUCH_MOUNTPOINT:
+                # A relay that is down lost its mountpoints with its process.
+                logger.warning("could not remove Space %s from relay %s: %s", space_id, url, exc)
+            elif exc.code != STREAMING_NO_SUCH_MOUNTPOINT:
+                raise
 
 
 def stage_exists(*, space_id: int) -> bool:

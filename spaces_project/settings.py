@@ -315,6 +315,9 @@ JANUS_ADMIN_URL = env_str("JANUS_ADMIN_URL")
 JANUS_ADMIN_SECRET = env_str("JANUS_ADMIN_SECRET")
 # Seconds to wait for one Janus HTTP request.
 JANUS_TIMEOUT = float(env_str("JANUS_TIMEOUT", "5"))
+# Janus Streaming relays (comma-separated API URLs, same API secret and admin key as JANUS_URL): the
+# stage's mix is forwarded to each and listeners are spread over them (rooms/relays.py). Empty: JANUS_URL.
+JANUS_RELAYS = env_list("JANUS_RELAYS")
 
 # --- captions ---
 # Recogniser class (rooms.captions.engine.RecognitionEngine), by dotted path. Empty: Whisper

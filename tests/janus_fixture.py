@@ -217,18 +217,19 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def start_janus(
-    workdir: Path, *, binary: str = "janus", api_secret: str | None = None
+    workdir: Path, *, binary: str = "janus", api_secret: str | None = None, admin_key: str | None = None
 ) -> tuple[subprocess.Popen, JanusServer]:
     """Start Janus with a fresh config in `workdir`; return once its HTTP API answers `info`.
 
     `api_secret=None` picks a random one, so the client's `apisecret` path is exercised;
-    pass "" to run without one.
+    pass "" to run without one. Relays share the AudioBridge Janus's `api_secret` and
+    `admin_key` (Django has one of each), so pass them to start one.
     """
     config_dir = workdir / "conf"
     log_path = workdir / "janus.log"
     api_secret = secrets.token_urlsafe(12) if api_secret is None else api_secret
     admin_secret = secrets.token_urlsafe(12)
-    admin_key = secrets.token_urlsafe(12)
+    admin_key = admin_key or secrets.token_urlsafe(12)
     http_port = _free_tcp_port()
     admin_port = _free_tcp_port()
     while admin_port == http_port:
@@ -296,3 +297,26 @@ def janus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JanusServ
         yield server
     finally:
         stop_janus(process)
+
+
+def start_relays(
+    workdir: Path, bridge: JanusServer, *, count: int = 2, binary: str = "janus"
+) -> list[tuple[subprocess.Popen, JanusServer]]:
+    """`count` more Janus processes (Streaming relays) with the secrets of `bridge`, on their own
+    free ports; stop each with stop_janus."""
+    started: list[tuple[subprocess.Popen, JanusServer]] = []
+    try:
+        for number in range(count):
+            started.append(
+                start_janus(
+                    workdir / f"relay-{number}",
+                    binary=binary,
+                    api_secret=bridge.api_secret,
+                    admin_key=bridge.admin_key,
+                )
+            )
+    except BaseException:
+        for process, _ in started:
+            _stop(process)
+        raise
+    return started
