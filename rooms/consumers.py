@@ -23,6 +23,7 @@ from . import audio, protocol, rules, services
 from .events import CLOSE_EVENT, PROCESS_ID, SpaceHub, hub_for
 from .models import Space
 from .presence import ensure_heartbeat
+from .recordings import service as recording_service
 from .selectors import space_snapshot
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ SERVICES = {
     "reaction": services.reaction_send,
     "speaking": services.speaking_report,
     "captions_toggle": services.captions_toggle,
+    "recording_toggle": recording_service.recording_toggle,
     "space_end": services.space_end,
     # WebRTC signalling (peer-to-peer audio): the relay rule lives in services.signal_send.
     "signal": services.signal_send,

@@ -90,6 +90,7 @@ def space_view(space: Space) -> dict[str, Any]:
         "state": space.state,
         "speak_policy": space.speak_policy,
         "captions": space.captions_enabled,
+        "recording": space.recording_on,
         "host_id": space.host_id,
         "started_at": space.started_at.isoformat() if space.started_at else None,
         "ended_at": space.ended_at.isoformat() if space.ended_at else None,

@@ -26,3 +26,19 @@ def transcript_improve(space_id: int) -> int:
     from .captions.service import transcript_improve as improve
 
     return improve(space_id=space_id)
+
+
+@shared_task(name="rooms.tasks.recording_process", ignore_result=True, max_retries=3)
+def recording_process(recording_id: int) -> None:
+    """Turn an ended Space's capture into its replay files (queued as it ends)."""
+    from .recordings.processing import recording_process as process
+
+    process(recording_id=recording_id)
+
+
+@shared_task(name="rooms.tasks.recording_sweep", ignore_result=True)
+def recording_sweep() -> int:
+    """Delete recordings kept longer than SPACES_RECORDING_DAYS."""
+    from .recordings.service import recording_sweep as sweep
+
+    return sweep()
