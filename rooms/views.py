@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.conf import settings
 from django.urls import reverse
 
 from accounts.selectors import is_moderator
@@ -78,6 +79,10 @@ def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
         # Leaving asks "How was the audio?"; the host has nobody to rate but themselves.
         "leave_url": reverse("home") if request.user.pk == space.host_id else feedback_url,
         "audio": audio_config(space=space, user=request.user),
+        "recording": {
+            "chunks_url": reverse("rooms:recording_chunk", args=[space.pk, "SESSION", 0]).rsplit("/SESSION/", 1)[0],
+            "chunk_ms": settings.SPACES_RECORDING_CHUNK_SECONDS * 1000,
+        },
     }
     context.update(feedback_url=feedback_url, is_host=request.user.pk == space.host_id)
     return render(request, "rooms/space.html", context)
