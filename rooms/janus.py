@@ -611,6 +611,8 @@ aparticipant_unmute = sync_to_async(participant_unmute, thread_sensitive=False)
 
 
 def recording_dir() -> Path:
+    from django.conf import settings
+
     return Path(settings.JANUS_RECORDING_DIR)
 
 

@@ -44,8 +44,14 @@ urlpatterns += [
     path(f"{R}/chapters.json", recording_views.replay_chapters, name="replay_chapters"),
     path(f"{R}/played/", recording_views.replay_played, name="replay_played"),
     path("spaces/<int:space_id>/recording/", recording_views.recording_toggle, name="recording_toggle"),
-    path("spaces/<int:space_id>/recording/delete/", recording_views.recording_delete, name="recording_delete"),
-    path("spaces/<int:space_id>/recording/podcast/", recording_views.recording_podcast, name="recording_podcast"),
+    path(
+        "spaces/<int:space_id>/recording/delete/", recording_views.recording_delete, name="recording_delete"
+    ),
+    path(
+        "spaces/<int:space_id>/recording/podcast/",
+        recording_views.recording_podcast,
+        name="recording_podcast",
+    ),
     path(
         "spaces/<int:space_id>/recording/chunks/<str:session>/<int:seq>/",
         recording_views.recording_chunk,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.conf import settings
 from django.urls import reverse
 
 from accounts.selectors import is_moderator
@@ -17,7 +17,7 @@ from .access import entry_refusal, space_for_page
 from .audio import audio_config
 from .forms import SpaceForm
 from .hooks import space_page_extra
-from .models import Space
+from .models import Recording, Space
 from .previews import space_preview
 from .selectors import hosted_spaces_with_summaries
 
@@ -66,6 +66,8 @@ def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
         "preview": space_preview(space),
         **space_page_extra(space=space, viewer=request.user),
     }
+    if space.state == Space.State.ENDED:
+        context["replay_ready"] = Recording.objects.filter(space=space, state=Recording.State.READY).exists()
     if space.state != Space.State.LIVE or not request.user.is_authenticated:
         return render(request, "rooms/space_closed.html", context)
     refusal = entry_refusal(space=space, user=request.user)
@@ -80,7 +82,9 @@ def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
         "leave_url": reverse("home") if request.user.pk == space.host_id else feedback_url,
         "audio": audio_config(space=space, user=request.user),
         "recording": {
-            "chunks_url": reverse("rooms:recording_chunk", args=[space.pk, "SESSION", 0]).rsplit("/SESSION/", 1)[0],
+            "chunks_url": reverse("rooms:recording_chunk", args=[space.pk, "SESSION", 0]).rsplit(
+                "/SESSION/", 1
+            )[0],
             "chunk_ms": settings.SPACES_RECORDING_CHUNK_SECONDS * 1000,
         },
     }

@@ -14,9 +14,10 @@ from django.test import Client
 from django.utils import timezone
 
 from rooms import services
-from rooms.models import CaptionLine, Participant, Recording, RecordingChunk, Space, SpeakerMark, Transcript
+from rooms.models import CaptionLine, Participant, Recording, RecordingChunk, Space, SpeakerMark
 from rooms.recordings import processing, service
 from rooms.recordings.selectors import Timeline, replay_chapters
+from rooms.scheduling import space_schedule
 from rooms.selectors import space_snapshot
 from tests.factories import UserFactory
 from tests.recording_support import decode_file, strength, tone, upload, webm_bytes
@@ -38,7 +39,7 @@ def _media(settings, tmp_path):
 
 @pytest.fixture
 def room():
-    host = make_host(name="Ada Host")
+    host = make_host(display_name="Ada Host")
     space = live_space(host)
     join(space, host)
     listener, _ = join(space)
@@ -47,12 +48,14 @@ def room():
 
 def recorded_space(seconds: float = 6.0, *, hz: float = 440.0):
     """A Space recorded for `seconds` of real audio, ended and processed."""
-    host = make_host(name="Ada Host")
+    host = make_host(display_name="Ada Host")
     space = live_space(host)
     join(space, host)
     service.recording_toggle(space=space, by=host, on=True)
     upload(space, host, webm_bytes(tone(seconds, hz)))
     space = services.space_end(space=space, by=host)
+    # The test recorded for a moment of wall time; say it covered the audio it uploaded.
+    Recording.objects.filter(space=space).update(spans=[[0.0, seconds]])
     processing.recording_process(recording_id=space.recording.pk)
     space.recording.refresh_from_db()
     return space, host
@@ -92,12 +95,13 @@ def test_cohost_may_record_but_speakers_and_listeners_may_not(room):
 
 def test_recording_set_before_going_live_starts_with_the_space():
     host = make_host()
-    space = services.space_create(host=host, title="Later", scheduled_for=timezone.now() + dt.timedelta(hours=2))
+    space = space_schedule(host=host, title="Later", scheduled_for=timezone.now() + dt.timedelta(hours=2))
     service.recording_toggle(space=space, by=host, on=True)
     assert not Recording.objects.filter(space=space).exists()  # nothing captured before it starts
     services.space_start(space=space, by=host)
     recording = Recording.objects.get(space=space)
-    assert recording.spans == [[0.0, None]]
+    [[start, end]] = recording.spans
+    assert start < 0.5 and end is None
 
 
 def test_recording_cannot_be_turned_on_after_the_end(room):
@@ -142,7 +146,9 @@ def test_bad_chunks_get_a_clear_answer_and_store_nothing(room, session, seq, dat
     client = Client()
     client.force_login(host)
     response = client.post(
-        f"/spaces/{space.pk}/recording/chunks/{session}/{seq}/", data=data, content_type="application/octet-stream"
+        f"/spaces/{space.pk}/recording/chunks/{session}/{seq}/",
+        data=data,
+        content_type="application/octet-stream",
     )
     assert response.status_code == status
     assert response.json()["message"]
@@ -154,7 +160,9 @@ def test_chunks_are_refused_when_nothing_is_recording(room):
     client = Client()
     client.force_login(host)
     response = client.post(
-        f"/spaces/{space.pk}/recording/chunks/sessionA1/0/", data=b"abc", content_type="application/octet-stream"
+        f"/spaces/{space.pk}/recording/chunks/sessionA1/0/",
+        data=b"abc",
+        content_type="application/octet-stream",
     )
     assert response.status_code == 409
 
@@ -176,7 +184,10 @@ def test_the_end_makes_a_normalised_replay_in_opus_and_aac():
     assert recording.state == Recording.State.READY
     assert abs(recording.duration_seconds - 6.0) < 0.1
     assert recording.web_audio.name.endswith(".opus") and recording.podcast_audio.name.endswith(".m4a")
-    for field, size in ((recording.web_audio, recording.web_size), (recording.podcast_audio, recording.podcast_size)):
+    for field, size in (
+        (recording.web_audio, recording.web_size),
+        (recording.podcast_audio, recording.podcast_size),
+    ):
         data = default_storage.open(field.name).read()
         assert len(data) == size
         audio = decode_file(data)
@@ -235,7 +246,9 @@ def test_a_janus_wav_whose_writer_was_killed_is_read_to_its_end(tmp_path):
     import struct
 
     samples = (tone(2, 440) * 32767).astype("<i2").tobytes()
-    header = b"RIFF" + struct.pack("<I", 0) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
+    header = (
+        b"RIFF" + struct.pack("<I", 0) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
+    )
     path = tmp_path / "cut.wav"
     path.write_bytes(header + b"data" + struct.pack("<I", 0) + samples)  # sizes never written
     audio = processing.read_wav_tolerant(path)
@@ -325,7 +338,9 @@ def test_the_sweep_deletes_recordings_past_their_days(settings, django_capture_o
 
 def test_the_replay_page_has_the_player_captions_and_chapters(django_assert_max_num_queries):
     space, host = recorded_space(4)
-    CaptionLine.objects.create(space=space, speaker=host, speaker_name=host.name, start=1.0, end=2.5, text="Hello all")
+    CaptionLine.objects.create(
+        space=space, speaker=host, speaker_name=host.name, start=1.0, end=2.5, text="Hello all"
+    )
     SpeakerMark.objects.create(space=space, user=host, name=host.name, at=0.0)
     client = Client()
     with django_assert_max_num_queries(12):
@@ -375,12 +390,14 @@ def test_the_audio_answers_ranges_with_206():
 # --- tickets ------------------------------------------------------------------------------------------
 
 
-def _ticketed_recorded():
-    from tests.test_ticketing_entry import live_ticketed_space
+def _ticketed_recorded(holder=None):
+    from tests.test_ticketing_entry import give_ticket, live_ticketed_space
 
     space = live_ticketed_space()
     host = space.host
     join(space, host)
+    if holder is not None:
+        give_ticket(space, holder)
     service.recording_toggle(space=space, by=host, on=True)
     upload(space, host, webm_bytes(tone(2, 440)))
     services.space_end(space=space, by=host)
@@ -389,11 +406,8 @@ def _ticketed_recorded():
 
 
 def test_a_ticketed_replay_is_for_ticket_holders_only():
-    from tests.test_ticketing_entry import give_ticket
-
-    space, host = _ticketed_recorded()
     holder = UserFactory()
-    give_ticket(space, holder)
+    space, host = _ticketed_recorded(holder)
     url = f"/spaces/{space.pk}/replay/audio.opus"
     assert Client().get(url).status_code == 403
     stranger = Client()
@@ -418,7 +432,9 @@ def test_the_podcast_feed_parses_with_true_lengths_and_leaves_out_ticketed_and_d
     Space.objects.filter(pk=hidden.pk).update(host=host)  # never put in the podcast
     for s in (space, other):
         service.recording_podcast_set(space=Space.objects.get(pk=s.pk), by=host, on=True)
-    CaptionLine.objects.create(space=space, speaker=host, speaker_name=host.name, start=0.5, end=1.5, text="Hi")
+    CaptionLine.objects.create(
+        space=space, speaker=host, speaker_name=host.name, start=0.5, end=1.5, text="Hi"
+    )
     ticketed, ticket_host = _ticketed_recorded()
     Space.objects.filter(pk=ticketed.pk).update(host=host)
     Recording.objects.filter(space=ticketed).update(in_podcast=True)
@@ -441,7 +457,7 @@ def test_the_podcast_feed_parses_with_true_lengths_and_leaves_out_ticketed_and_d
     assert entry.id == f"urn:uuid:{recording.guid}"
     assert entry.itunes_duration == "00:00:03"
     xml = first.content.decode()
-    assert 'podcast:transcript url="http://testserver/spaces/%d/replay/captions.vtt"' % space.pk in xml
+    assert f'podcast:transcript url="http://testserver/spaces/{space.pk}/replay/captions.vtt"' in xml
     assert "podcast:chapters" in xml
     # Stable: the same GUIDs on the next fetch; a deleted replay leaves the feed.
     service.recording_delete(space=Space.objects.get(pk=other.pk), by=host)

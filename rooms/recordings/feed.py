@@ -38,7 +38,13 @@ def podcast_rss(*, request: HttpRequest, host, items: list[Recording]) -> bytes:
     _sub(channel, "link", request.build_absolute_uri(host.get_absolute_url()))
     _sub(channel, "description", f"Replays of the Spaces {host.name} hosted.")
     _sub(channel, "language", "en")
-    _sub(channel, f"{{{ATOM}}}link", href=url("rooms:podcast_feed", host.username), rel="self", type="application/rss+xml")
+    _sub(
+        channel,
+        f"{{{ATOM}}}link",
+        href=url("rooms:podcast_feed", host.username),
+        rel="self",
+        type="application/rss+xml",
+    )
     _sub(channel, f"{{{ITUNES}}}author", host.name)
     _sub(channel, f"{{{ITUNES}}}explicit", "false")
     ET.SubElement(channel, f"{{{ITUNES}}}category", {"text": "Society & Culture"})
@@ -48,7 +54,11 @@ def podcast_rss(*, request: HttpRequest, host, items: list[Recording]) -> bytes:
         space = recording.space
         item = _sub(channel, "item")
         _sub(item, "title", space.title)
-        _sub(item, "description", f"A Space hosted by {host.name}" + (f" · {', '.join(space.topics)}" if space.topics else ""))
+        _sub(
+            item,
+            "description",
+            f"A Space hosted by {host.name}" + (f" · {', '.join(space.topics)}" if space.topics else ""),
+        )
         _sub(item, "link", url("rooms:replay", space.pk))
         _sub(item, "guid", f"urn:uuid:{recording.guid}", isPermaLink="false")
         _sub(item, "pubDate", format_datetime(space.ended_at or recording.created_at))
@@ -62,6 +72,13 @@ def podcast_rss(*, request: HttpRequest, host, items: list[Recording]) -> bytes:
         _sub(item, f"{{{ITUNES}}}duration", clock_timestamp(recording.duration_seconds))
         _sub(item, f"{{{ITUNES}}}episodeType", "full")
         if replay_captions(recording=recording):
-            _sub(item, f"{{{PODCAST}}}transcript", url=url("rooms:replay_captions", space.pk), type="text/vtt")
-        _sub(item, f"{{{PODCAST}}}chapters", url=url("rooms:replay_chapters", space.pk), type="application/json+chapters")
+            _sub(
+                item, f"{{{PODCAST}}}transcript", url=url("rooms:replay_captions", space.pk), type="text/vtt"
+            )
+        _sub(
+            item,
+            f"{{{PODCAST}}}chapters",
+            url=url("rooms:replay_chapters", space.pk),
+            type="application/json+chapters",
+        )
     return ET.tostring(rss, encoding="utf-8", xml_declaration=True)

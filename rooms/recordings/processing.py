@@ -165,7 +165,8 @@ def waveform(samples: np.ndarray, bars: int = WAVEFORM_BARS) -> list[float]:
     if not len(samples):
         return []
     edges = np.linspace(0, len(samples), bars + 1).astype(int)
-    peaks = [float(np.max(np.abs(samples[a:b]))) if b > a else 0.0 for a, b in zip(edges, edges[1:])]
+    slices = zip(edges[:-1], edges[1:], strict=True)
+    peaks = [float(np.max(np.abs(samples[a:b]))) if b > a else 0.0 for a, b in slices]
     top = max(peaks) or 1.0
     return [round(p / top, 3) for p in peaks]
 

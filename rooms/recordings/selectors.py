@@ -69,11 +69,20 @@ def replay_captions(*, recording: Recording) -> list[VttLine] | None:
         return None
     timeline = Timeline.of(recording)
     lines = []
-    for line in CaptionLine.objects.filter(space_id=recording.space_id).only("speaker_name", "start", "end", "text"):
+    for line in CaptionLine.objects.filter(space_id=recording.space_id).only(
+        "speaker_name", "start", "end", "text"
+    ):
         start = timeline.at(line.start)
         if start is None:
             continue
-        lines.append(VttLine(speaker=line.speaker_name, start=start, end=start + max(0.0, line.end - line.start), text=line.text))
+        lines.append(
+            VttLine(
+                speaker=line.speaker_name,
+                start=start,
+                end=start + max(0.0, line.end - line.start),
+                text=line.text,
+            )
+        )
     return lines
 
 
@@ -116,7 +125,9 @@ def replay_speakers(*, space: Space) -> list:
 
 def replays_of_host(*, host) -> QuerySet[Recording]:
     return (
-        Recording.objects.filter(space__host=host, state=Recording.State.READY, space__state=Space.State.ENDED)
+        Recording.objects.filter(
+            space__host=host, state=Recording.State.READY, space__state=Space.State.ENDED
+        )
         .select_related("space", "space__host")
         .order_by("-space__ended_at", "-pk")
     )

@@ -157,7 +157,12 @@ def recording_chunk_save(*, space: Space, by, session: str, seq: int, data: byte
 
 def speaker_mark(*, space: Space, user) -> None:
     """A stage member started talking: a new chapter when it is someone other than the last one."""
-    last = SpeakerMark.objects.filter(space=space).order_by("-at", "-pk").values_list("user_id", flat=True).first()
+    last = (
+        SpeakerMark.objects.filter(space=space)
+        .order_by("-at", "-pk")
+        .values_list("user_id", flat=True)
+        .first()
+    )
     if last == user.pk:
         return
     started = Space.objects.filter(pk=space.pk).values_list("started_at", flat=True).first()

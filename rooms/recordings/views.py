@@ -176,7 +176,11 @@ def recording_delete(request: HttpRequest, space_id: int) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, "The recording is deleted: its files are gone and nobody can play it.")
-    return redirect(space.get_absolute_url() if space.state != Space.State.SCHEDULED else reverse("rooms:scheduled_space", args=[space.pk]))
+    return redirect(
+        space.get_absolute_url()
+        if space.state != Space.State.SCHEDULED
+        else reverse("rooms:scheduled_space", args=[space.pk])
+    )
 
 
 @login_required
@@ -203,7 +207,11 @@ def recording_toggle(request: HttpRequest, space_id: int) -> HttpResponse:
         service.recording_toggle(space=space, by=request.user, on=on)
     except RoomError as exc:
         messages.error(request, exc.message)
-    next_url = reverse("rooms:scheduled_space", args=[space.pk]) if space.state == Space.State.SCHEDULED else space.get_absolute_url()
+    next_url = (
+        reverse("rooms:scheduled_space", args=[space.pk])
+        if space.state == Space.State.SCHEDULED
+        else space.get_absolute_url()
+    )
     return redirect(next_url)
 
 
