@@ -471,3 +471,31 @@ def test_seed_demo_leaves_a_space_with_a_replay():
     assert recording.space.state == Space.State.ENDED
     assert recording.duration_seconds > 5
     assert Client().get(f"/spaces/{recording.space_id}/replay/").status_code == 200
+
+
+# --- the socket -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_recording_toggle_frame_tells_everyone_and_bad_frames_change_nothing():
+    from channels.db import database_sync_to_async as db
+
+    from tests.rooms_support import connect
+
+    host = await db(make_host)()
+    space = await db(live_space)(host)
+    listener = await db(UserFactory)()
+    h = await connect(space, host)
+    listener_peer = await connect(space, listener)
+    await h.send(type="recording_toggle", on="yes")
+    bad = await h.until("error")
+    assert bad["code"] == "bad_field" and "true or false" in bad["message"]
+    refused = await listener_peer.ask("recording_toggle", on=True)
+    assert refused["type"] == "error" and refused["code"] == "forbidden"
+    assert not await db(lambda: Space.objects.get(pk=space.pk).recording_on)()
+    assert (await h.ask("recording_toggle", on=True))["type"] == "ok"
+    event = await listener_peer.until("recording_toggled")
+    assert event["on"] is True
+    assert (await listener_peer.ask("resync"))["space"]["recording"] is True
+    await h.close()
+    await listener_peer.close()
