@@ -96,7 +96,11 @@ def test_cohost_may_record_but_speakers_and_listeners_may_not(room):
 def test_recording_set_before_going_live_starts_with_the_space():
     host = make_host()
     space = space_schedule(host=host, title="Later", scheduled_for=timezone.now() + dt.timedelta(hours=2))
-    service.recording_toggle(space=space, by=host, on=True)
+    client = Client()
+    client.force_login(host)
+    client.post(f"/spaces/{space.pk}/recording/", {"on": "1"})
+    assert Space.objects.get(pk=space.pk).recording_on
+    assert "Will record" in client.get(f"/spaces/{space.pk}/scheduled/").content.decode()
     assert not Recording.objects.filter(space=space).exists()  # nothing captured before it starts
     services.space_start(space=space, by=host)
     recording = Recording.objects.get(space=space)

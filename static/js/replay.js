@@ -18,6 +18,9 @@ function seek(seconds) {
   audio.currentTime = Math.max(0, Math.min(seconds, audio.duration || seconds));
 }
 
+const total = $("#replay-duration");
+total.textContent = clock(Number(total.dataset.seconds));
+
 const start = Number(player.dataset.start || 0);
 if (start > 0) {
   if (audio.readyState >= 1) seek(start);
