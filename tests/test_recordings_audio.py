@@ -14,8 +14,16 @@ from rooms.recordings import processing
 from tests.conftest import start_asgi_server, stop_process
 from tests.factories import UserFactory
 from tests.recording_support import decode_file, strength
-from tests.test_audio_browser import A, B, act, bring_on_stage, open_space, tones, wait_for  # noqa: F401
-from tests.test_audio_browser import browsers  # noqa: F401
+from tests.test_audio_browser import (  # noqa: F401
+    A,
+    B,
+    act,
+    bring_on_stage,
+    browsers,  # noqa: F401
+    open_space,
+    tones,
+    wait_for,
+)
 
 RECORD_SECONDS = 20
 
@@ -24,7 +32,11 @@ RECORD_SECONDS = 20
 def recording_server(request, transactional_db, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.JANUS_RECORDING_DIR = str(tmp_path / "janus-recordings")
-    env = {"JANUS_URL": "", "MEDIA_ROOT": str(settings.MEDIA_ROOT), "JANUS_RECORDING_DIR": settings.JANUS_RECORDING_DIR}
+    env = {
+        "JANUS_URL": "",
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "JANUS_RECORDING_DIR": settings.JANUS_RECORDING_DIR,
+    }
     if request.param == "janus":
         janus_server = request.getfixturevalue("janus_server")
         env.update({name: str(value) for name, value in janus_server.settings().items()})
@@ -62,7 +74,9 @@ def test_both_voices_are_recorded_for_as_long_as_recording_was_on(recording_serv
     else:
         time.sleep(1)
     act(host_page, type="space_end")
-    wait_for(lambda: Recording.objects.filter(space=space, state="processing").exists(), timeout=10, what="the end")
+    wait_for(
+        lambda: Recording.objects.filter(space=space, state="processing").exists(), timeout=10, what="the end"
+    )
 
     recording = processing.recording_process(recording_id=Recording.objects.get(space=space).pk)
     assert recording is not None and recording.state == Recording.State.READY
