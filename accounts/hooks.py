@@ -30,3 +30,8 @@ def profile_extra(*, person, viewer) -> dict:
     for provider in profile_context:
         context.update(provider(person=person, viewer=viewer))
     return context
+
+
+# Sent by `manage.py seed_demo` after the demo accounts exist (host=, people=): apps above add their
+# own demo data (rooms: one finished Space with a short replay).
+demo_seeded = Signal()

@@ -29,6 +29,12 @@ def entry_refusal(*, space: Space, user) -> str | None:
         return "This Space hasn't started yet. Set a reminder and we'll tell you when it does."
     if Participant.objects.filter(space=space, user_id=user.pk, removed_at__isnull=False).exists():
         return "You were removed from this Space, so you can't rejoin it."
+    return entry_rules_refusal(space=space, user=user)
+
+
+def entry_rules_refusal(*, space: Space, user) -> str | None:
+    """The registered rules (tickets, blocks) alone: they gate the live Space and its replay alike.
+    `user` may be anonymous; a rule that needs an account refuses one."""
     for rule in entry_rules:
         if not rule.lets_in(space=space, user=user):
             return rule.refusal

@@ -18,6 +18,10 @@ class RoomsConfig(AppConfig):
 
         # A profile lists the Spaces its person hosts.
         account_hooks.profile_context_register(selectors.profile_spaces)
+        # seed_demo leaves a finished Space with a short replay.
+        from .recordings.demo import demo_replay_seed
+
+        account_hooks.demo_seeded.connect(demo_replay_seed, dispatch_uid="rooms-demo-replay")
 
         notification_hooks.delivery_check_register(reminders.outbox_rows_not_owed)
         notification_hooks.email_footer_links_register(reminders.email_unremind_link)

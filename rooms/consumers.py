@@ -25,6 +25,7 @@ from .events import CLOSE_EVENT, PROCESS_ID, SpaceHub, hub_for
 from .guests import GUEST_COOKIE, guest_key_from_cookie, new_guest_key
 from .models import GuestConnection, Space
 from .presence import ensure_heartbeat
+from .recordings import service as recording_service
 from .selectors import space_snapshot
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ SERVICES = {
     "reaction": services.reaction_send,
     "speaking": services.speaking_report,
     "captions_toggle": services.captions_toggle,
+    "recording_toggle": recording_service.recording_toggle,
     "space_end": services.space_end,
     # WebRTC signalling (peer-to-peer audio): the relay rule lives in services.signal_send.
     "signal": services.signal_send,

@@ -35,6 +35,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -648,3 +649,29 @@ aspeaker_admit = sync_to_async(speaker_admit, thread_sensitive=False)
 aspeaker_revoke = sync_to_async(speaker_revoke, thread_sensitive=False)
 aparticipant_mute = sync_to_async(participant_mute, thread_sensitive=False)
 aparticipant_unmute = sync_to_async(participant_unmute, thread_sensitive=False)
+
+
+# --- recording -----------------------------------------------------------------
+#
+# The AudioBridge records its own mix as WAV (`enable_recording`), into JANUS_RECORDING_DIR: a folder
+# the Janus host writes and the Celery workers read (the same machine, or a shared volume).
+
+
+def recording_dir() -> Path:
+    from django.conf import settings
+
+    return Path(settings.JANUS_RECORDING_DIR)
+
+
+def room_recording(*, space_id: int, on: bool, name: str = "") -> None:
+    """Start recording the room's mix into `name` (in JANUS_RECORDING_DIR), or stop it."""
+    fields: dict[str, Any] = {"record": on}
+    if on:
+        recording_dir().mkdir(parents=True, exist_ok=True)
+        fields.update(record_file=name, record_dir=str(recording_dir()))
+    _room_request("enable_recording", space_id=space_id, **fields)
+
+
+def recording_files_delete(*, names: list[str]) -> None:
+    for name in names:
+        (recording_dir() / Path(name).name).unlink(missing_ok=True)

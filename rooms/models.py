@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -46,6 +48,7 @@ class Space(models.Model):
     signed_in_only = models.BooleanField(
         "Only signed-in listeners", default=False, help_text="People without an account can't listen."
     )
+    recording_on = models.BooleanField(default=False)
     # Bumped by every change of stage state; snapshots and events carry it (docs/protocol.md).
     version = models.PositiveIntegerField(default=0)
 
@@ -272,3 +275,91 @@ class SpaceSummary(models.Model):
     @property
     def duration_minutes(self) -> int:
         return round(self.duration_seconds / 60)
+
+
+def _replay_path(instance, filename: str) -> str:
+    return f"replays/{instance.space_id}/{filename}"
+
+
+def _chunk_path(instance, filename: str) -> str:
+    return f"recordings/{instance.recording.space_id}/{instance.session}/{filename}"
+
+
+class Recording(models.Model):
+    """A Space's recording: captured while live (rooms.recordings), made into a replay by a Celery
+    task once the Space ends. Deleting the row deletes its files (rooms.recordings.service)."""
+
+    class State(models.TextChoices):
+        CAPTURING = "capturing", "Recording"
+        PROCESSING = "processing", "Processing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    class Mode(models.TextChoices):
+        P2P = "p2p", "Host's browser (peer-to-peer)"
+        JANUS = "janus", "Janus AudioBridge"
+
+    space = models.OneToOneField(Space, on_delete=models.CASCADE, related_name="recording")
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.P2P)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.CAPTURING, db_index=True)
+    # Stretches of the Space that were recorded, in seconds since it started: [[start, end|null], ...].
+    # The replay is these stretches back to back; captions and chapters are mapped through them.
+    spans = models.JSONField(default=list, blank=True)
+    # The Janus AudioBridge's own recordings (WAVs in JANUS_RECORDING_DIR, one per stretch).
+    janus_files = models.JSONField(default=list, blank=True)
+    in_podcast = models.BooleanField(default=False, help_text="Listed in the host's podcast feed.")
+    web_audio = models.FileField(upload_to=_replay_path, blank=True)
+    podcast_audio = models.FileField(upload_to=_replay_path, blank=True)
+    duration_seconds = models.FloatField(default=0)
+    web_size = models.PositiveBigIntegerField(default=0)
+    podcast_size = models.PositiveBigIntegerField(default=0)
+    waveform = models.JSONField(default=list, blank=True)
+    play_count = models.PositiveIntegerField(default=0)
+    guid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"Recording of {self.space_id} ({self.state})"
+
+    @property
+    def is_ready(self) -> bool:
+        return self.state == self.State.READY
+
+
+class RecordingChunk(models.Model):
+    """A numbered piece of a peer-to-peer capture, uploaded by the recording browser every few
+    seconds. One `session` per page load: its chunks, in order, make one playable WebM stream."""
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="chunks")
+    session = models.CharField(max_length=32)
+    seq = models.PositiveIntegerField()
+    file = models.FileField(upload_to=_chunk_path)
+    size = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["received_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["recording", "session", "seq"], name="recordingchunk_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recording_id}/{self.session}/{self.seq}"
+
+
+class SpeakerMark(models.Model):
+    """Someone on stage started talking after someone else: the replay's chapters by speaker."""
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="speaker_marks")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    name = models.CharField(max_length=150)
+    at = models.FloatField(help_text="Seconds since the Space started.")
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["space", "at"], name="speakermark_space_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at:.0f}s in {self.space_id}"

@@ -105,6 +105,7 @@ class SpaceView(TypedDict):
     state: State
     speak_policy: Literal["everyone", "followed", "invited"]
     captions: bool
+    recording: bool  # everyone shows REC while true
     host_id: int
     started_at: str | None
     ended_at: str | None
@@ -228,6 +229,11 @@ class CaptionsToggle(_Action):  # host only
     on: bool
 
 
+class RecordingToggle(_Action):  # host or co-host; before going live (the page's form) or while live
+    type: Literal["recording_toggle"]
+    on: bool
+
+
 class CaptionsView(_Action):  # anyone: whether this socket wants `captions` frames (hidden on the page)
     type: Literal["captions_view"]
     on: bool
@@ -272,6 +278,7 @@ ACTION_FIELDS: dict[str, dict[str, type]] = {
     "speaking": {"on": bool},
     "captions_toggle": {"on": bool},
     "captions_view": {"on": bool},
+    "recording_toggle": {"on": bool},
     "space_end": {},
     "signal": {"to": int, "kind": str, "data": dict},
 }
@@ -388,6 +395,12 @@ class CaptionsToggled(TypedDict):
     on: bool
 
 
+class RecordingToggled(TypedDict):  # recording started or stopped: show or hide REC
+    type: Literal["recording_toggled"]
+    v: int
+    on: bool
+
+
 class Caption(TypedDict):
     """Recognised speech (rooms/captions). Partials of one utterance replace each other in place;
     the final settles it. Only finals are kept for the transcript."""
@@ -445,6 +458,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "speaking",
     "listener_count",
     "captions_toggled",
+    "recording_toggled",
     "captions",
     "captions_lagging",
     "space_ended",

@@ -34,7 +34,16 @@ from accounts.models import Follow
 from accounts.rules import SEARCH_RESULTS
 from accounts.selectors import SearchText, search_matches
 
-from .models import Connection, GuestConnection, Participant, Reminder, ScheduleRevision, Space, Transcript
+from .models import (
+    Connection,
+    GuestConnection,
+    Participant,
+    Recording,
+    Reminder,
+    ScheduleRevision,
+    Space,
+    Transcript,
+)
 from .protocol import LISTENERS_SHOWN
 from .rules import PROFILE_PAST_SHOWN
 
@@ -91,6 +100,7 @@ def space_view(space: Space) -> dict[str, Any]:
         "state": space.state,
         "speak_policy": space.speak_policy,
         "captions": space.captions_enabled,
+        "recording": space.recording_on,
         "host_id": space.host_id,
         "started_at": space.started_at.isoformat() if space.started_at else None,
         "ended_at": space.ended_at.isoformat() if space.ended_at else None,
@@ -483,9 +493,10 @@ def profile_spaces(*, person, viewer) -> dict:
     published = Transcript.objects.filter(
         space=OuterRef("pk"), published_at__isnull=False, deleted_at__isnull=True
     )
+    replay = Recording.objects.filter(space=OuterRef("pk"), state=Recording.State.READY)
     past = list(
         hosted.filter(state=Space.State.ENDED)
-        .annotate(transcript_public=Exists(published))
+        .annotate(transcript_public=Exists(published), has_replay=Exists(replay))
         .order_by(Coalesce("ended_at", "created_at").desc(), "-pk")[:PROFILE_PAST_SHOWN]
     )
     return {"profile_live": live, "profile_upcoming": upcoming, "profile_past": past}

@@ -310,6 +310,9 @@ def space_start(*, space: Space, by) -> Space:
             space=space, user_id=space.host_id, defaults={"role": Role.HOST, "stage_since": now}
         )
         transaction.on_commit(lambda: stage_open(space_id=space.pk))
+        from .recordings.service import recording_on_start
+
+        recording_on_start(space=space)
         transaction.on_commit(home_changed)
         # Everyone reminded is told: rows in the outbox, sent by the sweep only after commit.
         reminders.space_live_notify(space=space)
@@ -362,6 +365,9 @@ def space_end(*, space: Space, by=None, note: str = "") -> Space:
             from .captions.service import transcript_improve_later
 
             transcript_improve_later(space=space)
+            from .recordings.service import recording_on_end
+
+            recording_on_end(space=space)
     return space
 
 
@@ -863,6 +869,10 @@ def speaking_report(*, space: Space, by, on: bool) -> bool:
     if last is not None and last[0] == on and now - last[1] < SPEAKING_THROTTLE_SECONDS:
         return False
     cache.set(key, (on, now), timeout=60)
+    if on:
+        from .recordings.service import speaker_mark
+
+        speaker_mark(space=space, user=by)
     publish_on_commit(space.pk, {"type": "speaking", "user_id": by.pk, "on": on})
     return True
 

@@ -45,3 +45,19 @@ def golive_fanout(space_id: int) -> int:
 @shared_task(name="rooms.tasks.golive_send", ignore_result=True, acks_late=True)
 def golive_send(space_id: int, follower_ids: list[int]) -> dict[str, int]:
     return golive.golive_send(space_id=space_id, follower_ids=follower_ids)
+
+
+@shared_task(name="rooms.tasks.recording_process", ignore_result=True, max_retries=3)
+def recording_process(recording_id: int) -> None:
+    """Turn an ended Space's capture into its replay files (queued as it ends)."""
+    from .recordings.processing import recording_process as process
+
+    process(recording_id=recording_id)
+
+
+@shared_task(name="rooms.tasks.recording_sweep", ignore_result=True)
+def recording_sweep() -> int:
+    """Delete recordings kept longer than SPACES_RECORDING_DAYS."""
+    from .recordings.service import recording_sweep as sweep
+
+    return sweep()

@@ -33,3 +33,30 @@ urlpatterns += [
     path(f"{T}/unpublish/", caption_views.transcript_unpublish, name="transcript_unpublish"),
     path(f"{T}/delete/", caption_views.transcript_delete, name="transcript_delete"),
 ]
+
+# Recordings and replays (rooms/recordings/views.py).
+from .recordings import views as recording_views  # noqa: E402
+
+R = "spaces/<int:space_id>/replay"
+urlpatterns += [
+    path(f"{R}/", recording_views.replay_page, name="replay"),
+    path(f"{R}/audio.<str:ext>", recording_views.replay_audio, name="replay_audio"),
+    path(f"{R}/captions.vtt", recording_views.replay_captions, name="replay_captions"),
+    path(f"{R}/chapters.json", recording_views.replay_chapters, name="replay_chapters"),
+    path(f"{R}/played/", recording_views.replay_played, name="replay_played"),
+    path("spaces/<int:space_id>/recording/", recording_views.recording_toggle, name="recording_toggle"),
+    path(
+        "spaces/<int:space_id>/recording/delete/", recording_views.recording_delete, name="recording_delete"
+    ),
+    path(
+        "spaces/<int:space_id>/recording/podcast/",
+        recording_views.recording_podcast,
+        name="recording_podcast",
+    ),
+    path(
+        "spaces/<int:space_id>/recording/chunks/<str:session>/<int:seq>/",
+        recording_views.recording_chunk,
+        name="recording_chunk",
+    ),
+    path("u/<str:username>/podcast.xml", recording_views.podcast_feed, name="podcast_feed"),
+]

@@ -20,7 +20,7 @@ from .audio import audio_config
 from .forms import SpaceForm
 from .guests import GUEST_COOKIE, guest_key_from_cookie, guest_remember
 from .hooks import space_page_extra
-from .models import Space
+from .models import Recording, Space
 from .previews import space_page_url, space_preview
 from .selectors import hosted_spaces_with_summaries, listener_count
 
@@ -70,6 +70,8 @@ def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
         "preview": space_preview(space),
         **space_page_extra(space=space, viewer=request.user),
     }
+    if space.state == Space.State.ENDED:
+        context["replay_ready"] = Recording.objects.filter(space=space, state=Recording.State.READY).exists()
     if space.state != Space.State.LIVE:
         return render(request, "rooms/space_closed.html", context)
     refusal = _listen_refusal(request, space)
@@ -104,6 +106,12 @@ def _live_config(request: HttpRequest, space: Space, *, leave_url: str | None) -
         "audio": audio_config(
             space=space, user=user, guest_key=guest_key_from_cookie(request.COOKIES.get(GUEST_COOKIE)) or ""
         ),
+        "recording": {
+            "chunks_url": reverse("rooms:recording_chunk", args=[space.pk, "SESSION", 0]).rsplit(
+                "/SESSION/", 1
+            )[0],
+            "chunk_ms": settings.SPACES_RECORDING_CHUNK_SECONDS * 1000,
+        },
     }
 
 

@@ -409,6 +409,14 @@ SPACES_HOME_CACHE_SECONDS = env_int("SPACES_HOME_CACHE_SECONDS", 3)
 SPACES_VIEWER_CACHE_SECONDS = env_int("SPACES_VIEWER_CACHE_SECONDS", 60)
 
 # --- Celery beat: every periodic sweep, in one place ---
+# --- recordings (rooms.recordings) ---
+# Replays are deleted this many days after their Space ended; 0 keeps them.
+SPACES_RECORDING_DAYS = env_int("SPACES_RECORDING_DAYS", 30)
+# The host's browser uploads its capture in chunks this long (peer-to-peer): a crash loses at most one.
+SPACES_RECORDING_CHUNK_SECONDS = env_int("SPACES_RECORDING_CHUNK_SECONDS", 5)
+# Where Janus's AudioBridge writes its recordings and the Celery workers read them.
+JANUS_RECORDING_DIR = env_str("JANUS_RECORDING_DIR", str(VAR_DIR / "janus-recordings"))
+
 # Each sweep finds due work in the database; a sweep that waited longer than one period in the
 # queue is superseded by the next one (expires), so a backlog never piles up.
 CELERY_BEAT_SCHEDULE = {
@@ -426,6 +434,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rooms.tasks.presence_sweep",
         "schedule": 15.0,
         "options": {"expires": 30.0},
+    },
+    "rooms-recording-sweep": {
+        "task": "rooms.tasks.recording_sweep",
+        "schedule": 3600.0,
+        "options": {"expires": 1800.0},
     },
     "rooms-caption-audio-sweep": {
         "task": "rooms.tasks.caption_audio_sweep",

@@ -135,6 +135,9 @@ const versioned = {
   captions_toggled(msg) {
     state.space.captions = msg.on;
   },
+  recording_toggled(msg) {
+    state.space.recording = msg.on;
+  },
 };
 
 const ephemeral = {
@@ -257,6 +260,13 @@ function render() {
   $("#captions").hidden = !state.space.captions || hidesCaptions();
   $("#captions-viewer-toggle").hidden = !state.space.captions || me.role === "host";
   $("#captions-viewer-label").textContent = captionsHidden ? "Show captions" : "Hide captions";
+  const recording = Boolean(state.space.recording);
+  $("#rec-mark").hidden = !recording || !live;
+  $("#invite-recording").hidden = !recording;
+  $("#recording-toggle").hidden = !(me.role === "host" || me.role === "cohost") || !live;
+  $("#recording-toggle").setAttribute("aria-pressed", String(recording));
+  $("#recording-label").textContent = recording ? "Stop recording" : "Record";
+  syncRecorder();
   if (state.space.state === "ended") showEnded(state.space.ended_reason);
   if (audio) audio.updateState(state);
   if (audio) audio.setMuted(me.muted);
@@ -386,6 +396,7 @@ function wireControls() {
   $("#invite-accept").addEventListener("click", () => send({ type: "invite_accept" }));
   $("#invite-decline").addEventListener("click", () => send({ type: "invite_decline" }));
   $("#captions-host-toggle").addEventListener("click", () => send({ type: "captions_toggle", on: !state.space.captions }));
+  $("#recording-toggle").addEventListener("click", () => send({ type: "recording_toggle", on: !state.space.recording }));
   $("#captions-viewer-toggle").addEventListener("click", () => {
     captionsHidden = !captionsHidden;
     localStorage.setItem("spaces.captionsHidden", captionsHidden ? "1" : "0");
@@ -502,6 +513,27 @@ function syncCaptions() {
   if (captions !== "loading") captions.startCaptions({ track, url: `${scheme}://${window.location.host}${config.ws_path}captions/` });
 }
 
+// --- recording: peer-to-peer, the host's browser records what it hears and uploads chunks ---------
+
+let recorder = null; // the recorder.js module once loaded
+
+function syncRecorder() {
+  const wanted = Boolean(audio && config.recording && config.audio && config.audio.mode !== "janus" && state && state.space.recording && state.space.state === "live" && state.me.role === "host");
+  if (!wanted) {
+    if (recorder && typeof recorder !== "string") recorder.stopRecorder();
+    return;
+  }
+  if (recorder === null) {
+    recorder = "loading";
+    import("./recorder.js").then((module) => {
+      recorder = module;
+      syncRecorder();
+    });
+    return;
+  }
+  if (recorder !== "loading") recorder.startRecorder({ audio, url: config.recording.chunks_url, chunkMs: config.recording.chunk_ms, csrf: csrfToken() });
+}
+
 // --- start ------------------------------------------------------------------------
 
 const scheme = window.location.protocol === "https:" ? "wss" : "ws";
@@ -513,4 +545,5 @@ window.spaceSocket = socket; // for people debugging in the console, and for bro
 wireControls();
 socket.connect();
 startAudio();
-setInterval(syncCaptions, 1000); // the mic arrives a moment after the state that asks for it
+setInterval(syncCaptions, 1000);
+setInterval(syncRecorder, 1000); // the mic arrives a moment after the state that asks for it

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.db.models import Count
 
+from accounts import hooks
 from accounts.models import Follow, User
 
 DEMO_PASSWORD = "spaces-demo-2026"
@@ -61,6 +62,9 @@ class Command(BaseCommand):
             _recount(User.objects.filter(pk__in=[host.pk, *[p.pk for p in people], *fan_ids]))
 
         host.refresh_from_db()
+        for _receiver, note in hooks.demo_seeded.send(sender=User, host=host, people=people):
+            if note:
+                self.stdout.write(note)
         self.stdout.write(
             self.style.SUCCESS(f"@{host.username} has {host.follower_count} followers and can host.")
         )

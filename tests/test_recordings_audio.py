@@ -1,0 +1,85 @@
+"""Recording real WebRTC audio in both modes, in real Chromium: a host (660 Hz) and a speaker
+(440 Hz) talk for 20 s with recording on; the replay lasts 20 s ± 1 s and has both tones."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.core.files.storage import default_storage
+
+from rooms import services
+from rooms.models import Recording, RecordingChunk
+from rooms.recordings import processing
+from tests.conftest import start_asgi_server, stop_process
+from tests.factories import UserFactory
+from tests.recording_support import decode_file, strength
+from tests.test_audio_browser import (  # noqa: F401
+    A,
+    B,
+    act,
+    bring_on_stage,
+    browsers,  # noqa: F401
+    open_space,
+    tones,
+    wait_for,
+)
+
+RECORD_SECONDS = 20
+
+
+@pytest.fixture(params=["p2p", "janus"])
+def recording_server(request, transactional_db, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.JANUS_RECORDING_DIR = str(tmp_path / "janus-recordings")
+    env = {
+        "JANUS_URL": "",
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "JANUS_RECORDING_DIR": settings.JANUS_RECORDING_DIR,
+    }
+    if request.param == "janus":
+        janus_server = request.getfixturevalue("janus_server")
+        env.update({name: str(value) for name, value in janus_server.settings().items()})
+        for name, value in janus_server.settings().items():
+            setattr(settings, name, value)
+    server = start_asgi_server(extra_env=env, name=f"daphne-recording-{request.param}")
+    yield server, request.param
+    stop_process(server.proc)
+
+
+def test_both_voices_are_recorded_for_as_long_as_recording_was_on(recording_server, browsers):  # noqa: F811
+    server, mode = recording_server
+    host, speaker = UserFactory(hosting_granted=True), UserFactory()
+    space = services.space_create(host=host, title=f"Recorded over {mode}")
+    host_page = open_space(browsers(B), server, host, space)
+    speaker_page = open_space(browsers(A), server, speaker, space)
+    act(host_page, type="unmute_self")
+    bring_on_stage(host_page, speaker_page, space, speaker)
+    time.sleep(3)  # both are on air
+
+    act(host_page, type="recording_toggle", on=True)
+    host_page.wait_for_selector("#rec-mark:not([hidden])")
+    speaker_page.wait_for_selector("#rec-mark:not([hidden])")
+    time.sleep(RECORD_SECONDS)
+    act(host_page, type="recording_toggle", on=False)
+    host_page.wait_for_selector("#rec-mark", state="hidden")
+    if mode == "p2p":
+        # The host's browser sends its last chunk as the recorder stops.
+        def settled() -> bool:
+            n = RecordingChunk.objects.filter(recording__space=space).count()
+            time.sleep(1.5)
+            return n > 0 and RecordingChunk.objects.filter(recording__space=space).count() == n
+
+        wait_for(settled, timeout=15, what="the last chunk")
+    else:
+        time.sleep(1)
+    act(host_page, type="space_end")
+    wait_for(
+        lambda: Recording.objects.filter(space=space, state="processing").exists(), timeout=10, what="the end"
+    )
+
+    recording = processing.recording_process(recording_id=Recording.objects.get(space=space).pk)
+    assert recording is not None and recording.state == Recording.State.READY
+    assert abs(recording.duration_seconds - RECORD_SECONDS) <= 1.0, recording.duration_seconds
+    audio = decode_file(default_storage.open(recording.web_audio.name).read())
+    assert strength(audio, A) > 0.05 and strength(audio, B) > 0.05, (strength(audio, A), strength(audio, B))
