@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,25 +15,64 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Space',
+            name="Space",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=70)),
-                ('topics', models.JSONField(blank=True, default=list, validators=[rooms.models.validate_topics])),
-                ('speak_policy', models.CharField(choices=[('everyone', 'Everyone'), ('followed', 'People you follow'), ('invited', 'Only people you invite')], default='everyone', max_length=16)),
-                ('state', models.CharField(choices=[('scheduled', 'Scheduled'), ('live', 'Live'), ('ended', 'Ended'), ('cancelled', 'Cancelled')], db_index=True, default='live', max_length=16)),
-                ('captions_enabled', models.BooleanField(default=False)),
-                ('scheduled_for', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_reason', models.CharField(blank=True, max_length=32)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('host', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='hosted_spaces', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=70)),
+                (
+                    "topics",
+                    models.JSONField(blank=True, default=list, validators=[rooms.models.validate_topics]),
+                ),
+                (
+                    "speak_policy",
+                    models.CharField(
+                        choices=[
+                            ("everyone", "Everyone"),
+                            ("followed", "People you follow"),
+                            ("invited", "Only people you invite"),
+                        ],
+                        default="everyone",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("scheduled", "Scheduled"),
+                            ("live", "Live"),
+                            ("ended", "Ended"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="live",
+                        max_length=16,
+                    ),
+                ),
+                ("captions_enabled", models.BooleanField(default=False)),
+                ("scheduled_for", models.DateTimeField(blank=True, db_index=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_reason", models.CharField(blank=True, max_length=32)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "host",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="hosted_spaces",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['state', '-started_at'], name='space_state_started_idx')],
+                "ordering": ["-created_at"],
+                "indexes": [models.Index(fields=["state", "-started_at"], name="space_state_started_idx")],
             },
         ),
     ]

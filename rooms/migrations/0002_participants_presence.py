@@ -6,63 +6,137 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rooms', '0001_initial'),
+        ("rooms", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='space',
-            options={'ordering': ['-created_at'], 'permissions': [('end_space', 'Can end any live Space')]},
+            name="space",
+            options={"ordering": ["-created_at"], "permissions": [("end_space", "Can end any live Space")]},
         ),
         migrations.AddField(
-            model_name='space',
-            name='version',
+            model_name="space",
+            name="version",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.CreateModel(
-            name='Participant',
+            name="Participant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('host', 'Host'), ('cohost', 'Co-host'), ('speaker', 'Speaker'), ('listener', 'Listener')], default='listener', max_length=16)),
-                ('muted', models.BooleanField(default=True)),
-                ('hand_raised_at', models.DateTimeField(blank=True, null=True)),
-                ('invited_at', models.DateTimeField(blank=True, null=True)),
-                ('stage_since', models.DateTimeField(blank=True, null=True)),
-                ('removed_at', models.DateTimeField(blank=True, null=True)),
-                ('joined_at', models.DateTimeField(auto_now_add=True)),
-                ('left_at', models.DateTimeField(blank=True, null=True)),
-                ('invited_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('removed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('space', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='participants', to='rooms.space')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='participations', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("host", "Host"),
+                            ("cohost", "Co-host"),
+                            ("speaker", "Speaker"),
+                            ("listener", "Listener"),
+                        ],
+                        default="listener",
+                        max_length=16,
+                    ),
+                ),
+                ("muted", models.BooleanField(default=True)),
+                ("hand_raised_at", models.DateTimeField(blank=True, null=True)),
+                ("invited_at", models.DateTimeField(blank=True, null=True)),
+                ("stage_since", models.DateTimeField(blank=True, null=True)),
+                ("removed_at", models.DateTimeField(blank=True, null=True)),
+                ("joined_at", models.DateTimeField(auto_now_add=True)),
+                ("left_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "invited_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "removed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "space",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="participants",
+                        to="rooms.space",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="participations",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Connection',
+            name="Connection",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel_name', models.CharField(max_length=200, unique=True)),
-                ('process', models.CharField(db_index=True, max_length=64)),
-                ('opened_at', models.DateTimeField(auto_now_add=True)),
-                ('seen_at', models.DateTimeField(db_index=True)),
-                ('space', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='connections', to='rooms.space')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('participant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='connections', to='rooms.participant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("channel_name", models.CharField(max_length=200, unique=True)),
+                ("process", models.CharField(db_index=True, max_length=64)),
+                ("opened_at", models.DateTimeField(auto_now_add=True)),
+                ("seen_at", models.DateTimeField(db_index=True)),
+                (
+                    "space",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="connections",
+                        to="rooms.space",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "participant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="connections",
+                        to="rooms.participant",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='participant',
-            index=models.Index(fields=['space', 'role'], name='participant_space_role_idx'),
+            model_name="participant",
+            index=models.Index(fields=["space", "role"], name="participant_space_role_idx"),
         ),
         migrations.AddConstraint(
-            model_name='participant',
-            constraint=models.UniqueConstraint(fields=('space', 'user'), name='participant_once_per_space'),
+            model_name="participant",
+            constraint=models.UniqueConstraint(fields=("space", "user"), name="participant_once_per_space"),
         ),
         migrations.AddIndex(
-            model_name='connection',
-            index=models.Index(fields=['space', 'seen_at'], name='connection_space_seen_idx'),
+            model_name="connection",
+            index=models.Index(fields=["space", "seen_at"], name="connection_space_seen_idx"),
         ),
     ]

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rooms', '0003_transcript_captionline'),
+        ("rooms", "0003_transcript_captionline"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='captionline',
-            name='audio',
-            field=models.FileField(blank=True, upload_to='captions/%Y/%m/'),
+            model_name="captionline",
+            name="audio",
+            field=models.FileField(blank=True, upload_to="captions/%Y/%m/"),
         ),
         migrations.AddField(
-            model_name='transcript',
-            name='improved_at',
-            field=models.DateTimeField(blank=True, help_text='Re-decoded after the Space ended.', null=True),
+            model_name="transcript",
+            name="improved_at",
+            field=models.DateTimeField(blank=True, help_text="Re-decoded after the Space ended.", null=True),
         ),
     ]

@@ -5,42 +5,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rooms', '0005_reminder_schedulerevision'),
+        ("rooms", "0005_reminder_schedulerevision"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SpaceSummary',
+            name="SpaceSummary",
             fields=[
-                ('space', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='summary', serialize=False, to='rooms.space')),
-                ('duration_seconds', models.PositiveIntegerField()),
-                ('peak_listeners', models.PositiveIntegerField()),
-                ('total_listeners', models.PositiveIntegerField(help_text='Different people who joined, besides the host.')),
-                ('speakers', models.PositiveIntegerField(help_text='People besides the host who were on stage.')),
-                ('reactions', models.PositiveIntegerField()),
-                ('caption_lines', models.PositiveIntegerField()),
-                ('extra_figures', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "space",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="summary",
+                        serialize=False,
+                        to="rooms.space",
+                    ),
+                ),
+                ("duration_seconds", models.PositiveIntegerField()),
+                ("peak_listeners", models.PositiveIntegerField()),
+                (
+                    "total_listeners",
+                    models.PositiveIntegerField(help_text="Different people who joined, besides the host."),
+                ),
+                (
+                    "speakers",
+                    models.PositiveIntegerField(help_text="People besides the host who were on stage."),
+                ),
+                ("reactions", models.PositiveIntegerField()),
+                ("caption_lines", models.PositiveIntegerField()),
+                ("extra_figures", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name_plural': 'Space summaries',
+                "verbose_name_plural": "Space summaries",
             },
         ),
         migrations.AddField(
-            model_name='participant',
-            name='was_on_stage',
-            field=models.BooleanField(default=False, help_text='Ever on stage in this Space.'),
+            model_name="participant",
+            name="was_on_stage",
+            field=models.BooleanField(default=False, help_text="Ever on stage in this Space."),
         ),
         migrations.AddField(
-            model_name='space',
-            name='peak_listeners',
+            model_name="space",
+            name="peak_listeners",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='space',
-            name='reaction_count',
+            model_name="space",
+            name="reaction_count",
             field=models.PositiveIntegerField(default=0),
         ),
     ]

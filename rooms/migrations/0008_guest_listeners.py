@@ -5,31 +5,46 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rooms', '0007_search_trigram'),
+        ("rooms", "0007_search_trigram"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='space',
-            name='signed_in_only',
-            field=models.BooleanField(default=False, help_text="People without an account can't listen.", verbose_name='Only signed-in listeners'),
+            model_name="space",
+            name="signed_in_only",
+            field=models.BooleanField(
+                default=False,
+                help_text="People without an account can't listen.",
+                verbose_name="Only signed-in listeners",
+            ),
         ),
         migrations.CreateModel(
-            name='GuestConnection',
+            name="GuestConnection",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel_name', models.CharField(max_length=200, unique=True)),
-                ('guest_key', models.CharField(max_length=32)),
-                ('ip', models.CharField(db_index=True, max_length=45)),
-                ('process', models.CharField(db_index=True, max_length=64)),
-                ('opened_at', models.DateTimeField(auto_now_add=True)),
-                ('seen_at', models.DateTimeField(db_index=True)),
-                ('space', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='guest_connections', to='rooms.space')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("channel_name", models.CharField(max_length=200, unique=True)),
+                ("guest_key", models.CharField(max_length=32)),
+                ("ip", models.CharField(db_index=True, max_length=45)),
+                ("process", models.CharField(db_index=True, max_length=64)),
+                ("opened_at", models.DateTimeField(auto_now_add=True)),
+                ("seen_at", models.DateTimeField(db_index=True)),
+                (
+                    "space",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="guest_connections",
+                        to="rooms.space",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['space', 'seen_at'], name='guestconn_space_seen_idx')],
+                "indexes": [models.Index(fields=["space", "seen_at"], name="guestconn_space_seen_idx")],
             },
         ),
     ]

@@ -8,69 +8,139 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rooms', '0007_search_trigram'),
+        ("rooms", "0008_guest_listeners"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='space',
-            name='recording_on',
+            model_name="space",
+            name="recording_on",
             field=models.BooleanField(default=False),
         ),
         migrations.CreateModel(
-            name='Recording',
+            name="Recording",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.CharField(choices=[('p2p', "Host's browser (peer-to-peer)"), ('janus', 'Janus AudioBridge')], default='p2p', max_length=8)),
-                ('state', models.CharField(choices=[('capturing', 'Recording'), ('processing', 'Processing'), ('ready', 'Ready'), ('failed', 'Failed')], db_index=True, default='capturing', max_length=12)),
-                ('spans', models.JSONField(blank=True, default=list)),
-                ('janus_files', models.JSONField(blank=True, default=list)),
-                ('in_podcast', models.BooleanField(default=False, help_text="Listed in the host's podcast feed.")),
-                ('web_audio', models.FileField(blank=True, upload_to=rooms.models._replay_path)),
-                ('podcast_audio', models.FileField(blank=True, upload_to=rooms.models._replay_path)),
-                ('duration_seconds', models.FloatField(default=0)),
-                ('web_size', models.PositiveBigIntegerField(default=0)),
-                ('podcast_size', models.PositiveBigIntegerField(default=0)),
-                ('waveform', models.JSONField(blank=True, default=list)),
-                ('play_count', models.PositiveIntegerField(default=0)),
-                ('guid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('error', models.CharField(blank=True, max_length=300)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('processed_at', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('space', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='recording', to='rooms.space')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("p2p", "Host's browser (peer-to-peer)"), ("janus", "Janus AudioBridge")],
+                        default="p2p",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("capturing", "Recording"),
+                            ("processing", "Processing"),
+                            ("ready", "Ready"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="capturing",
+                        max_length=12,
+                    ),
+                ),
+                ("spans", models.JSONField(blank=True, default=list)),
+                ("janus_files", models.JSONField(blank=True, default=list)),
+                (
+                    "in_podcast",
+                    models.BooleanField(default=False, help_text="Listed in the host's podcast feed."),
+                ),
+                ("web_audio", models.FileField(blank=True, upload_to=rooms.models._replay_path)),
+                ("podcast_audio", models.FileField(blank=True, upload_to=rooms.models._replay_path)),
+                ("duration_seconds", models.FloatField(default=0)),
+                ("web_size", models.PositiveBigIntegerField(default=0)),
+                ("podcast_size", models.PositiveBigIntegerField(default=0)),
+                ("waveform", models.JSONField(blank=True, default=list)),
+                ("play_count", models.PositiveIntegerField(default=0)),
+                ("guid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("error", models.CharField(blank=True, max_length=300)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("processed_at", models.DateTimeField(blank=True, db_index=True, null=True)),
+                (
+                    "space",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="recording",
+                        to="rooms.space",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='RecordingChunk',
+            name="RecordingChunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('session', models.CharField(max_length=32)),
-                ('seq', models.PositiveIntegerField()),
-                ('file', models.FileField(upload_to=rooms.models._chunk_path)),
-                ('size', models.PositiveIntegerField(default=0)),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('recording', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='rooms.recording')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("session", models.CharField(max_length=32)),
+                ("seq", models.PositiveIntegerField()),
+                ("file", models.FileField(upload_to=rooms.models._chunk_path)),
+                ("size", models.PositiveIntegerField(default=0)),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "recording",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chunks",
+                        to="rooms.recording",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['received_at', 'pk'],
-                'constraints': [models.UniqueConstraint(fields=('recording', 'session', 'seq'), name='recordingchunk_once')],
+                "ordering": ["received_at", "pk"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("recording", "session", "seq"), name="recordingchunk_once"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SpeakerMark',
+            name="SpeakerMark",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=150)),
-                ('at', models.FloatField(help_text='Seconds since the Space started.')),
-                ('space', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='speaker_marks', to='rooms.space')),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=150)),
+                ("at", models.FloatField(help_text="Seconds since the Space started.")),
+                (
+                    "space",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="speaker_marks",
+                        to="rooms.space",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'pk'],
-                'indexes': [models.Index(fields=['space', 'at'], name='speakermark_space_at_idx')],
+                "ordering": ["at", "pk"],
+                "indexes": [models.Index(fields=["space", "at"], name="speakermark_space_at_idx")],
             },
         ),
     ]
