@@ -122,8 +122,9 @@ def guest_count(*, space_id: int, cutoff: dt.datetime | None = None) -> int:
     )
 
 
-def listener_count(*, space_id: int, cutoff: dt.datetime | None = None) -> int:
-    """People in the audience with at least one live connection, guests included."""
+def listener_count(*, space_id: int, cutoff: dt.datetime | None = None, guests: int | None = None) -> int:
+    """People in the audience with at least one live connection, guests included (pass `guests`
+    when the caller has just counted them)."""
     members = (
         fresh_connections(cutoff=cutoff)
         .filter(space_id=space_id, participant__role=Participant.Role.LISTENER, participant__removed_at=None)
@@ -131,7 +132,7 @@ def listener_count(*, space_id: int, cutoff: dt.datetime | None = None) -> int:
         .distinct()
         .count()
     )
-    return members + guest_count(space_id=space_id, cutoff=cutoff)
+    return members + (guest_count(space_id=space_id, cutoff=cutoff) if guests is None else guests)
 
 
 def may_ask_to_speak(*, space: Space, user_id: int) -> bool:
@@ -190,6 +191,7 @@ def space_snapshot(*, space: Space, viewer) -> dict[str, Any]:
         and me_role == Participant.Role.LISTENER
         and may_ask_to_speak(space=space, user_id=viewer_id)
     )
+    guests = guest_count(space_id=space.pk, cutoff=cutoff)
     return {
         "type": "snapshot",
         "v": space.version,
@@ -207,8 +209,8 @@ def space_snapshot(*, space: Space, viewer) -> dict[str, Any]:
         "stage": [participant_view(p, present=p.present) for p in stage],
         "hands": [hand_view(p) for p in hands],
         "invited": [p.user_id for p in people if p.invited_at and not p.is_removed],
-        "listener_count": listener_count(space_id=space.pk, cutoff=cutoff),
-        "guest_count": guest_count(space_id=space.pk, cutoff=cutoff),
+        "listener_count": listener_count(space_id=space.pk, cutoff=cutoff, guests=guests),
+        "guest_count": guests,
         "listeners": [participant_view(p, present=True) for p in listeners],
         "reactions": [],
     }

@@ -222,9 +222,9 @@ def _note_listener_count(space: Space, count: int) -> None:
 
 
 def _publish_listener_count(space: Space, count: int | None = None) -> None:
-    count = listener_count(space_id=space.pk) if count is None else count
-    _note_listener_count(space, count)
     guests = guest_count(space_id=space.pk)
+    count = listener_count(space_id=space.pk, guests=guests) if count is None else count
+    _note_listener_count(space, count)
     publish_on_commit(space.pk, {"type": "listener_count", "count": count, "guests": guests})
     transaction.on_commit(home_changed)  # "Live now" shows listener counts
 
