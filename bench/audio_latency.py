@@ -26,14 +26,13 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import percentile  # noqa: E402
+from bench.common import browser_bench_django, percentile  # noqa: E402
 
 BURST_MS = 150
 GAP_S = 0.6
@@ -186,24 +185,9 @@ def main() -> None:
     parser.add_argument("--modes", default="p2p,janus")
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="spaces-bench-audio-"))
-    os.environ.update(
-        {
-            "DEBUG": "1",
-            "SQLITE_PATH": str(workdir / "bench.sqlite3"),
-            "DJANGO_SETTINGS_MODULE": "spaces_project.settings",
-            "DJANGO_ALLOW_ASYNC_UNSAFE": "true",  # the ORM runs between Playwright's sync calls
-            "JANUS_URL": "",
-        }
-    )
-    os.environ.pop("DATABASE_URL", None)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    workdir = browser_bench_django("spaces-bench-audio-")
     from playwright.sync_api import sync_playwright
 
-    call_command("migrate", verbosity=0)
     result: dict = {"bench": "audio_latency", "bursts": args.bursts, "burst_ms": BURST_MS}
     with sync_playwright() as playwright:
         for mode in args.modes.split(","):

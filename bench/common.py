@@ -97,3 +97,27 @@ async def signed_in_socket(url: str, session_key: str):
         ping_interval=None,
         max_queue=None,
     )
+
+
+def browser_bench_django(prefix: str) -> Path:
+    """A fresh work folder with a migrated SQLite database, Django set up for a benchmark that
+    drives Chromium with Playwright's sync API (the ORM runs between its calls), no Janus unless
+    the benchmark starts one. Returns the folder."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ.update(
+        {
+            "DEBUG": "1",
+            "SQLITE_PATH": str(workdir / "bench.sqlite3"),
+            "DJANGO_SETTINGS_MODULE": "spaces_project.settings",
+            "DJANGO_ALLOW_ASYNC_UNSAFE": "true",
+            "JANUS_URL": "",
+        }
+    )
+    os.environ.pop("DATABASE_URL", None)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return workdir
