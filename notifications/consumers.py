@@ -61,6 +61,22 @@ def parse_frame(text: str | None) -> str:
     return "sync"
 
 
+async def checked_frame(consumer, text: str | None) -> str | None:
+    """The type of one client frame after `consumer.limiter`'s checks; None once a refused frame
+    has been answered with an error frame (the socket stays open)."""
+    try:
+        consumer.limiter.check("any")
+        kind = parse_frame(text)
+        consumer.limiter.check(kind)
+    except FrameRefused as exc:
+        await consumer.send_json({"type": "error", "code": exc.code, "message": exc.message})
+        return None
+    except RateLimited as exc:
+        await consumer.send_json({"type": "error", "code": "rate_limited", "message": exc.message})
+        return None
+    return kind
+
+
 class NotificationConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
@@ -90,15 +106,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         # Clients only ask for a fresh count (after reading the list in another tab). Anything else
         # is answered with an error frame; the socket stays open.
-        try:
-            self.limiter.check("any")
-            kind = parse_frame(text_data)
-            self.limiter.check(kind)
-        except FrameRefused as exc:
-            await self.send_json({"type": "error", "code": exc.code, "message": exc.message})
-            return
-        except RateLimited as exc:
-            await self.send_json({"type": "error", "code": "rate_limited", "message": exc.message})
+        if await checked_frame(self, text_data) is None:
             return
         await self.send_json({"type": "unread", "count": await self._unread()})
 

@@ -23,9 +23,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.template.loader import render_to_string
 
-from accounts.ratelimit import FrameLimiter, RateLimited
+from accounts.ratelimit import FrameLimiter
 from notifications import rules as notification_rules
-from notifications.consumers import FrameRefused, parse_frame
+from notifications.consumers import checked_frame
 from rooms.events import HOME_GROUP
 from rooms.selectors import home_sections
 
@@ -59,15 +59,7 @@ class HomeConsumer(AsyncJsonWebsocketConsumer):
             self.timer.cancel()
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
-        try:
-            self.limiter.check("any")
-            kind = parse_frame(text_data)
-            self.limiter.check(kind)
-        except FrameRefused as exc:
-            await self.send_json({"type": "error", "code": exc.code, "message": exc.message})
-            return
-        except RateLimited as exc:
-            await self.send_json({"type": "error", "code": "rate_limited", "message": exc.message})
+        if await checked_frame(self, text_data) is None:
             return
         await self._send_home()
 
