@@ -45,3 +45,15 @@ def strength(samples: np.ndarray, hz: float) -> float:
     freqs = np.fft.rfftfreq(len(samples), 1 / RATE)
     band = spectrum[(freqs > hz - 10) & (freqs < hz + 10)].sum()
     return float(band / (spectrum.sum() + 1e-12))
+
+
+def recording_media(settings, tmp_path: Path) -> dict[str, str]:
+    """Media and Janus recording folders of this test's own, set here and returned as the
+    environment a server started by the test needs (no Janus unless the test adds one)."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.JANUS_RECORDING_DIR = str(tmp_path / "janus-recordings")
+    return {
+        "JANUS_URL": "",
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "JANUS_RECORDING_DIR": settings.JANUS_RECORDING_DIR,
+    }

@@ -13,7 +13,7 @@ from rooms.models import Recording, RecordingChunk
 from rooms.recordings import processing
 from tests.conftest import start_asgi_server, stop_process
 from tests.factories import UserFactory
-from tests.recording_support import decode_file, strength
+from tests.recording_support import decode_file, recording_media, strength
 from tests.test_audio_browser import (  # noqa: F401
     A,
     B,
@@ -30,13 +30,7 @@ RECORD_SECONDS = 20
 
 @pytest.fixture(params=["p2p", "janus"])
 def recording_server(request, transactional_db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.JANUS_RECORDING_DIR = str(tmp_path / "janus-recordings")
-    env = {
-        "JANUS_URL": "",
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "JANUS_RECORDING_DIR": settings.JANUS_RECORDING_DIR,
-    }
+    env = recording_media(settings, tmp_path)
     if request.param == "janus":
         janus_server = request.getfixturevalue("janus_server")
         env.update({name: str(value) for name, value in janus_server.settings().items()})

@@ -15,7 +15,7 @@ from rooms.recordings import processing
 from tests.conftest import start_asgi_server, stop_process
 from tests.factories import UserFactory
 from tests.janus_fixture import start_janus, stop_janus
-from tests.recording_support import decode_file, strength
+from tests.recording_support import decode_file, recording_media, strength
 from tests.strict import require_binary
 from tests.test_audio_browser import (  # noqa: F401
     A,
@@ -33,13 +33,7 @@ MAX_LOSS = 10
 
 @pytest.fixture(params=["p2p-daphne-killed", "janus-killed"])
 def crash_setup(request, transactional_db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.JANUS_RECORDING_DIR = str(tmp_path / "janus-recordings")
-    env = {
-        "JANUS_URL": "",
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "JANUS_RECORDING_DIR": settings.JANUS_RECORDING_DIR,
-    }
+    env = recording_media(settings, tmp_path)
     janus_process = None
     if request.param == "janus-killed":
         (tmp_path / "janus").mkdir()
