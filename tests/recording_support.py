@@ -47,6 +47,10 @@ def strength(samples: np.ndarray, hz: float) -> float:
     return float(band / (spectrum.sum() + 1e-12))
 
 
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if len(samples) else 0.0
+
+
 def recording_media(settings, tmp_path: Path) -> dict[str, str]:
     """Media and Janus recording folders of this test's own, set here and returned as the
     environment a server started by the test needs (no Janus unless the test adds one)."""

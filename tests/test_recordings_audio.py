@@ -1,5 +1,6 @@
 """Recording real WebRTC audio in both modes, in real Chromium: a host (660 Hz) and a speaker
-(440 Hz) talk for 20 s with recording on; the replay lasts 20 s ± 1 s and has both tones."""
+(440 Hz) talk for 20 s with recording on, both muting themselves for 6 s of it; the replay lasts
+20 s ± 1 s, has both tones, and is silent where they were muted."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rooms.models import Recording, RecordingChunk
 from rooms.recordings import processing
 from tests.conftest import start_asgi_server, stop_process
 from tests.factories import UserFactory
-from tests.recording_support import decode_file, recording_media, strength
+from tests.recording_support import RATE, decode_file, recording_media, rms, strength
 from tests.test_audio_browser import (  # noqa: F401
     A,
     B,
@@ -26,6 +27,7 @@ from tests.test_audio_browser import (  # noqa: F401
 )
 
 RECORD_SECONDS = 20
+MUTED_FROM, MUTED_UNTIL = 8, 14  # seconds after recording starts: both speakers muted
 
 
 @pytest.fixture(params=["p2p", "janus"])
@@ -54,7 +56,13 @@ def test_both_voices_are_recorded_for_as_long_as_recording_was_on(recording_serv
     act(host_page, type="recording_toggle", on=True)
     host_page.wait_for_selector("#rec-mark:not([hidden])")
     speaker_page.wait_for_selector("#rec-mark:not([hidden])")
-    time.sleep(RECORD_SECONDS)
+    time.sleep(MUTED_FROM)
+    act(host_page, type="mute_self")
+    act(speaker_page, type="mute_self")
+    time.sleep(MUTED_UNTIL - MUTED_FROM)
+    act(host_page, type="unmute_self")
+    act(speaker_page, type="unmute_self")
+    time.sleep(RECORD_SECONDS - MUTED_UNTIL)
     act(host_page, type="recording_toggle", on=False)
     host_page.wait_for_selector("#rec-mark", state="hidden")
     if mode == "p2p":
@@ -77,3 +85,9 @@ def test_both_voices_are_recorded_for_as_long_as_recording_was_on(recording_serv
     assert abs(recording.duration_seconds - RECORD_SECONDS) <= 1.0, recording.duration_seconds
     audio = decode_file(default_storage.open(recording.web_audio.name).read())
     assert strength(audio, A) > 0.05 and strength(audio, B) > 0.05, (strength(audio, A), strength(audio, B))
+    # 1.5 s margins either side of each switch allow for the capture starting a little late.
+    talking = rms(audio[2 * RATE : (MUTED_FROM - 2) * RATE])
+    muted = rms(audio[int((MUTED_FROM + 1.5) * RATE) : int((MUTED_UNTIL - 1.5) * RATE)])
+    again = rms(audio[(MUTED_UNTIL + 2) * RATE : (RECORD_SECONDS - 1) * RATE])
+    assert talking > 0.01 and again > 0.01, (talking, again)
+    assert muted < talking / 100, (muted, talking, again)  # at least 40 dB quieter: silence
