@@ -46,6 +46,40 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by `pid` and every process below it (Chromium's renderers and
+    audio service run as children of its browser process). A process that ended is not counted."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            total += process_cpu_seconds(current)
+        except (OSError, IndexError, ValueError):
+            continue
+        todo.extend(children.get(current, []))
+    return total
+
+
+def pid_with_argument(argument: str) -> int:
+    """The process whose command line holds `argument` (a tag passed on purpose to find it) and
+    no `--type=` (Chromium gives its child processes a type and may copy switches to them)."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+            if argument.encode() in args and not any(a.startswith(b"--type=") for a in args):
+                return int(cmdline.parent.name)
+        except OSError:
+            continue
+    raise LookupError(f"no process started with {argument}")
+
+
 def checkout_commit(rev: str) -> Path:
     """A temporary git worktree of `rev` (to run an earlier commit's code beside this one, in the
     same run); give it back with `remove_checkout`."""
