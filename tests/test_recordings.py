@@ -503,3 +503,18 @@ async def test_recording_toggle_frame_tells_everyone_and_bad_frames_change_nothi
     assert (await listener_peer.ask("resync"))["space"]["recording"] is True
     await h.close()
     await listener_peer.close()
+
+
+def test_the_waveform_follows_loudness_not_peaks():
+    """A minute of speech-like bursts (full-scale clicks over a quiet hum) and then a silent
+    minute: the loud half's bars stand by how much sound there is, the silent half's are zero."""
+    rate = processing.RATE
+    t = np.arange(60 * rate) / rate
+    hum = 0.05 * np.sin(2 * np.pi * 220 * t)
+    hum[:: rate // 2] = 1.0  # a peak in every slice: a peak-based waveform would be flat
+    loud = 0.5 * np.sin(2 * np.pi * 220 * t[: 10 * rate])
+    samples = np.concatenate([loud, hum[10 * rate :], np.zeros(60 * rate)]).astype(np.float32)
+    bars = processing.waveform(samples, bars=12)
+    assert bars[0] == 1.0  # the loudest slice
+    assert all(0.05 < bar < 0.25 for bar in bars[1:6]), bars  # the hum: about 0.036 / 0.354
+    assert bars[6:] == [0.0] * 6, bars

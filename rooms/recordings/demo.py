@@ -23,11 +23,16 @@ LINES = [
 ]
 
 
-def _voice(seconds: float, hz: float) -> np.ndarray:
-    """A speech-like hum: a tone whose loudness rises and falls like syllables."""
+def _voice(seconds: float, hz: float, talking: list[tuple[float, float]], offset: float) -> np.ndarray:
+    """A speech-like hum: a tone in syllables and words, heard only while `talking` (the caption
+    lines' times, which are relative to the whole replay; this voice starts at `offset`)."""
     t = np.arange(int(seconds * RATE)) / RATE
-    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3.0 * t) ** 2
-    return (0.15 * envelope * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+    syllables = np.abs(np.sin(2 * np.pi * 2.5 * t))
+    words = (np.sin(2 * np.pi * 0.7 * t) + 0.6 * np.sin(2 * np.pi * 1.9 * t)) > -0.5
+    phrase = np.zeros_like(t, dtype=bool)
+    for start, end in talking:
+        phrase |= (t + offset >= start) & (t + offset < end)
+    return (0.2 * syllables * words * phrase * np.sin(2 * np.pi * hz * t)).astype(np.float32)
 
 
 def demo_replay_seed(sender, *, host, people, **kwargs) -> str | None:
@@ -61,7 +66,10 @@ def demo_replay_seed(sender, *, host, people, **kwargs) -> str | None:
         recording = Recording.objects.create(
             space=space, state=Recording.State.PROCESSING, spans=[[0.0, float(SECONDS)]], in_podcast=True
         )
-        audio = np.concatenate([_voice(8, 220), _voice(8, 330), _voice(8, 247)])
+        talking = [(start, end) for start, end, _text in LINES]
+        audio = np.concatenate(
+            [_voice(8, hz, talking, offset) for hz, offset in ((220, 0), (330, 8), (247, 16))]
+        )
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "capture.webm"
             encode(audio, path, fmt="webm", codec="libopus", bit_rate=32_000)

@@ -161,14 +161,19 @@ def normalise(samples: np.ndarray) -> np.ndarray:
 
 
 def waveform(samples: np.ndarray, bars: int = WAVEFORM_BARS) -> list[float]:
-    """The loudest sample of each of `bars` equal slices, 0 to 1: the replay page's waveform."""
+    """The loudness (RMS) of each of `bars` equal slices, 0 to 1 against the loudest: the replay
+    page's waveform. RMS rather than the peak: over an hour each slice is 20 s long, and nearly
+    every slice of speech holds one near-full-scale peak, which would draw a flat block."""
     if not len(samples):
         return []
     edges = np.linspace(0, len(samples), bars + 1).astype(int)
     slices = zip(edges[:-1], edges[1:], strict=True)
-    peaks = [float(np.max(np.abs(samples[a:b]))) if b > a else 0.0 for a, b in slices]
-    top = max(peaks) or 1.0
-    return [round(p / top, 3) for p in peaks]
+    levels = [
+        float(np.sqrt(np.mean(np.square(samples[a:b], dtype=np.float64)))) if b > a else 0.0
+        for a, b in slices
+    ]
+    top = max(levels) or 1.0
+    return [round(level / top, 3) for level in levels]
 
 
 # --- encoding ----------------------------------------------------------------------------------------
