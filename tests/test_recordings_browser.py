@@ -50,3 +50,33 @@ def test_the_replay_plays_seeks_with_206_and_loads_captions(replay_server, brows
     shared = context.new_page()
     shared.goto(f"{server.url}/spaces/{recording.space_id}/replay/?t=16")
     shared.wait_for_function("document.querySelector('#replay-audio').currentTime >= 16")
+
+
+def test_an_invited_listener_is_told_of_the_recording_before_accepting(asgi_server, browser_context):
+    from rooms import services
+    from rooms.models import Participant
+
+    host, listener = UserFactory(hosting_granted=True), UserFactory()
+    space = services.space_create(host=host, title="Recorded, with consent")
+    pages = {}
+    for who, user in (("host", host), ("listener", listener)):
+        pages[who] = browser_context(server=asgi_server, user=user, width=390, height=844).new_page()
+        pages[who].goto(f"{asgi_server.url}/spaces/{space.pk}/")
+        pages[who].wait_for_selector("#connection[data-status=open]")
+    page = pages["listener"]
+
+    def host_sends(**frame) -> None:  # as the host's buttons do, on the host's own socket
+        pages["host"].evaluate("(frame) => window.spaceSocket.send(frame)", frame)
+
+    host_sends(type="recording_toggle", on=True)
+    page.wait_for_selector("#rec-mark:not([hidden])")
+    host_sends(type="speaker_invite", user_id=listener.pk)
+    page.wait_for_selector("#invite-banner:not([hidden])")
+    assert page.locator("#invite-recording").is_visible()
+    assert "This Space is being recorded" in page.locator("#invite-banner").inner_text()
+    screenshot(page, "invite-while-recording-phone")
+    assert Participant.objects.get(space=space, user=listener).role == Participant.Role.LISTENER
+
+    host_sends(type="recording_toggle", on=False)  # the notice goes with the recording
+    page.wait_for_selector("#invite-recording", state="hidden")
+    assert page.locator("#invite-banner").is_visible()
