@@ -241,3 +241,20 @@ def test_keyboard_reaches_the_controls_with_a_visible_ring_and_stage_changes_are
     )
     assert pages["hostess"].get_by_test_id("stage-announcer").get_attribute("aria-live") == "polite"
     assert page.locator("#caption-lines").get_attribute("aria-live") == "polite"
+
+
+def test_the_top_search_on_a_phone_is_a_button_that_opens_over_the_bar(asgi_server, browser_context):
+    UserFactory(username="anaruiz", display_name="Ana Ruiz")
+    page = browser_context(server=asgi_server, **PHONE).new_page()
+    page.goto(f"{asgi_server.url}/")
+    search = page.locator(".topsearch input")
+    closed = search.bounding_box()
+    assert closed["width"] < 48 and closed["height"] >= 36  # a round button within thumb reach
+    search.click()
+    page.keyboard.type("ana")
+    opened = search.bounding_box()
+    assert opened["width"] > 300 and opened["x"] + opened["width"] <= PHONE["width"], opened
+    screenshot(page, "top-search-open-phone")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/search?q=ana")
+    assert "Ana Ruiz" in page.locator("main").inner_text()
