@@ -106,6 +106,9 @@ def test_a_followers_open_home_page_hears_the_host_go_live_and_end(
         assert home.locator("[data-testid=live-bar] .ring-live").count() == 1
         assert home.locator(".toast a").first.get_attribute("href") == f"{asgi_server.url}/spaces/{space.pk}/"
         assert "Late night radio" in home.get_by_test_id("discover").inner_text()
+        home.wait_for_timeout(400)  # the toast's entrance animation has run
+        box, screen = home.locator(".toast").first.bounding_box(), home.viewport_size
+        assert box["y"] >= 0 and box["y"] + box["height"] <= screen["height"], (box, screen)
     screenshot(homes[0], "golive-home-desktop")
     screenshot(homes[1], "golive-home-phone")
 

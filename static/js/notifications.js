@@ -5,6 +5,9 @@
 const badge = document.querySelector("[data-notifications-unread]");
 const toasts = document.querySelector("[data-notifications-toasts]");
 const desktopControl = document.querySelector("[data-desktop-notifications]");
+// The toasts sit at the foot of the screen; inside the top bar (whose backdrop-filter makes it the
+// box that position: fixed is measured against) they would be drawn above the top of the page.
+if (toasts) document.body.append(toasts);
 
 function desktopAllowed() {
   return "Notification" in window && Notification.permission === "granted";
