@@ -243,8 +243,14 @@ async def soak(
             samples.append((time.monotonic() - started, rss_mb(proc.pid)))
             await asyncio.sleep(min(5.0, max(0.0, end - time.monotonic())))
         run.churning = False
-        # Everyone still churning rejoins once and stays: the final count is all of them.
-        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=120)
+        # Everyone still churning rejoins once and stays: the final count is all of them. Those
+        # not back within 120 s are counted as errors, and the figures are still printed.
+        _done, late = await asyncio.wait(tasks, timeout=120)
+        for task in late:
+            task.cancel()
+        if late:
+            run.errors["final:not_back_in_120s"] += len(late)
+            await asyncio.gather(*late, return_exceptions=True)
         samples.append((time.monotonic() - started, rss_mb(proc.pid)))
         await asyncio.sleep(3)
         host_sees = run.counts[-1] if run.counts else None
