@@ -87,6 +87,8 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.limiter = FrameLimiter(rules.FRAME_LIMITS)
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        # Marked before the socket opens: pushes go only to people marked online (outbox.push).
+        await cache.aset(online_key(user.pk), 1, ONLINE_SECONDS)
         await self.accept()
         self.last_id = await self._latest_id()
         await self.send_json({"type": "unread", "count": await self._unread()})
@@ -113,7 +115,10 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     async def notification_new(self, event):
         note = event["notification"]
         self.last_id = max(self.last_id, note["id"])
-        await self.send_json({"type": "notification", **note, "unread": await self._unread()})
+        unread = event.get("unread")
+        if unread is None:
+            unread = await self._unread()
+        await self.send_json({"type": "notification", **note, "unread": unread})
 
     async def user_event(self, message):
         """A Space page's message to the same person (notifications.groups): not for the bell."""
@@ -121,8 +126,8 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     async def _mark_online(self):
         """Keep this person marked online while the socket is open (notifications.selectors)."""
         while True:
-            await cache.aset(online_key(self.user.pk), 1, ONLINE_SECONDS)
             await asyncio.sleep(ONLINE_SECONDS / 3)
+            await cache.aset(online_key(self.user.pk), 1, ONLINE_SECONDS)
 
     async def _poll(self):
         while True:

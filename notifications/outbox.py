@@ -32,10 +32,11 @@ from urllib.parse import urlparse
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -120,10 +121,45 @@ def deliveries_claim(*, ids: list[int], now: datetime | None = None) -> list[Del
     if not taken:
         return []
     return list(
-        Delivery.objects.filter(pk__in=ids, claim_token=token, status=Delivery.Status.CLAIMED)
-        .select_related("recipient")
-        .order_by("due_at", "pk")
+        Delivery.objects.filter(pk__in=ids, claim_token=token, status=Delivery.Status.CLAIMED).order_by(
+            "due_at", "pk"
+        )
     )
+
+
+def deliveries_send_now(*, rows: list[Delivery]) -> dict[str, int]:
+    """Write new outbox rows and send them in this call, for a writer that would otherwise write
+    rows and claim them straight back (the go-live fan-out: hundreds of rows per chunk).
+
+    The rows go in already claimed by this call (one bulk insert, no claim UPDATE, no re-read of
+    the people), so no sweep or other worker sends them meanwhile. A row whose dedupe key already
+    exists is left to whoever wrote it. If this worker dies before it has sent them, its rows stay
+    claimed and the sweep takes them over after NOTIFICATIONS_CLAIM_TIMEOUT, like any other claim.
+    """
+    if not rows:
+        return {}
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    for row in rows:
+        row.status = Delivery.Status.CLAIMED
+        row.claimed_at = now
+        row.claim_token = token
+        row.enqueued_at = now
+        row.attempts = 1
+    with _outbox_transaction():
+        Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    # bulk_create with ignore_conflicts sets no primary keys: read back which rows are ours (a key
+    # that existed belongs to another row, with another token) and give them their ids.
+    ours: dict[str, int] = {}
+    for keys in services._chunks([r.dedupe_key for r in rows], 900):
+        ours.update(
+            Delivery.objects.filter(dedupe_key__in=keys, claim_token=token).values_list("dedupe_key", "pk")
+        )
+    mine = sorted((r for r in rows if r.dedupe_key in ours), key=lambda r: ours[r.dedupe_key])
+    for row in mine:
+        row.pk = ours[row.dedupe_key]
+    counts: Counter[str] = Counter(skipped=len(rows) - len(mine))
+    return _send_claimed(mine, counts)
 
 
 def delivery_claim(*, pk: int, now: datetime | None = None) -> Delivery | None:
@@ -201,8 +237,8 @@ def build_email(delivery: Delivery) -> EmailMultiAlternatives:
     return message
 
 
-def _event(notification: Notification) -> dict:
-    return {
+def _event(notification: Notification, unread: int | None) -> dict:
+    event = {
         "type": "notification.new",
         "notification": {
             "id": notification.pk,
@@ -212,16 +248,46 @@ def _event(notification: Notification) -> dict:
             "url": notification.url,
         },
     }
+    if unread is not None:
+        # The bell shows this instead of counting again: a thousand open bells told at once
+        # would otherwise queue a thousand COUNT queries behind daphne's database thread.
+        event["unread"] = unread
+    return event
+
+
+def _unread_counts(user_ids: set[int]) -> dict[int, int]:
+    rows = (
+        Notification.objects.filter(user_id__in=user_ids, read_at__isnull=True)
+        .values("user_id")
+        .annotate(n=Count("pk"))
+        .values_list("user_id", "n")
+    )
+    return dict(rows)
 
 
 def push(*, notifications: list[Notification]) -> None:
-    """Tell the people's open tabs, if any, in one event loop. Best effort: the list page is the record."""
+    """Tell the people's open tabs, if any, in one event loop. Best effort: the list page is the record.
+
+    Only people whose bell socket marked them online (`selectors.online_among`) are sent anything:
+    a go-live chunk of 500 followers, most of them away, costs a group_send per person who is
+    looking, not per person. Each event carries the person's unread count.
+    """
     layer = get_channel_layer()
     if layer is None or not notifications:
         return
+    online = selectors.online_among(user_ids=sorted({n.user_id for n in notifications}))
+    notifications = [n for n in notifications if n.user_id in online]
+    if not notifications:
+        return
+    unread = _unread_counts(online)
 
     async def send_all():
-        await asyncio.gather(*(layer.group_send(user_group(n.user_id), _event(n)) for n in notifications))
+        await asyncio.gather(
+            *(
+                layer.group_send(user_group(n.user_id), _event(n, unread.get(n.user_id)))
+                for n in notifications
+            )
+        )
 
     try:
         async_to_sync(send_all)()
@@ -304,8 +370,10 @@ def _record_sent(delivery: Delivery) -> bool:
 
 
 def _wants_email(delivery: Delivery, opted_out: set[int]) -> bool:
+    if not delivery.send_email:
+        return False  # without touching `recipient`: in-app rows carry no person (_recipients_attach)
     user = delivery.recipient
-    return bool(delivery.send_email and user.email and user.is_active and user.pk not in opted_out)
+    return bool(user.email and user.is_active and user.pk not in opted_out)
 
 
 def _send_in_app(rows: list[Delivery]) -> list[Notification]:
@@ -335,10 +403,18 @@ def _send_in_app(rows: list[Delivery]) -> list[Notification]:
         Delivery.objects.filter(pk__in=ids, status=Delivery.Status.CLAIMED, claim_token=token).update(
             status=Delivery.Status.SENT, sent_at=timezone.now()
         )
-    new = [pk for pk in ids if pk not in have]
+    new = [r for r in rows if r.pk not in have]
     # bulk_create sends no post_save: forget the bells' cached counts here.
-    cache.delete_many([selectors.unread_key(r.recipient_id) for r in rows if r.pk not in have])
-    return list(Notification.objects.filter(delivery_id__in=new).order_by("pk")) if new else []
+    cache.delete_many([selectors.unread_key(r.recipient_id) for r in new])
+    # Only the notices of people with a page open are pushed (`push`): read back only those.
+    online = selectors.online_among(user_ids=sorted({r.recipient_id for r in new}))
+    if not online:
+        return []
+    return list(
+        Notification.objects.filter(delivery_id__in=[r.pk for r in new if r.recipient_id in online]).order_by(
+            "pk"
+        )
+    )
 
 
 def send_batch(*, ids: list[int]) -> dict[str, int]:
@@ -347,9 +423,24 @@ def send_batch(*, ids: list[int]) -> dict[str, int]:
     Each row is marked sent right after the SMTP server accepts it, so a crash re-sends at most
     the one message that was in flight (see the module docstring).
     """
-    counts: Counter[str] = Counter()
     rows = deliveries_claim(ids=ids)
-    counts["skipped"] = len(ids) - len(rows)
+    return _send_claimed(rows, Counter(skipped=len(ids) - len(rows)))
+
+
+def _recipients_attach(rows: list[Delivery]) -> None:
+    """Load the people only for rows that may owe an email (in-app notices need only the id)."""
+    ids = {r.recipient_id for r in rows if r.send_email}
+    if not ids:
+        return
+    people = get_user_model().objects.in_bulk(list(ids))
+    for row in rows:
+        if row.recipient_id in people:
+            row.recipient = people[row.recipient_id]
+
+
+def _send_claimed(rows: list[Delivery], counts: Counter[str]) -> dict[str, int]:
+    """Send rows this worker has claimed (`send_batch`, `deliveries_send_now`)."""
+    _recipients_attach(rows)
     opted_out = _opted_out(rows)
     not_owed = hooks.not_owed(rows)
     mailer = LazyConnection()

@@ -7,13 +7,14 @@ The path, all through the notifications outbox:
 2. `golive_fanout` reads the host's follower ids (one query, ids only) and cuts them into chunks
    of `rules.GOLIVE_CHUNK`, people with a page open first (`notifications.selectors.online_among`),
    and enqueues a `rooms.tasks.golive_send` task per chunk.
-3. `golive_send` writes the chunk's outbox rows in one bulk insert and sends them at once through
-   `notifications.outbox.send_batch`: in-app notices in bulk statements, pushed to open pages over
-   `/ws/notifications/`; emails only to followers who turned on "Notify me by email when … goes
-   live" (`accounts.Follow.email_on_live`).
+3. `golive_send` writes the chunk's outbox rows in one bulk insert, already claimed by itself, and
+   sends them at once (`notifications.outbox.deliveries_send_now`): in-app notices in bulk
+   statements, pushed over `/ws/notifications/` to the followers whose page is open; emails only
+   to followers who turned on "Notify me by email when … goes live" (`accounts.Follow.email_on_live`).
 
-The beat's sweep stays the safety net: a row whose chunk task was lost is pending and is sent by
-it like any other. A Space that has ended by the time a chunk runs is not announced (the chunk
+Both tasks are acks_late: a worker that dies mid-task leaves its message to be run again. The
+beat's sweep stays the safety net: rows a dead worker had claimed are taken over by it after the
+claim timeout and sent like any other. A Space that has ended by the time a chunk runs is not announced (the chunk
 writes nothing, and rows already written are cancelled at send time by `outbox_rows_not_owed`).
 
 One notice per person per Space: the rows share their dedupe key with the "is live" notice of a
@@ -106,22 +107,13 @@ def golive_send(*, space_id: int, follower_ids: list[int]) -> dict[str, int]:
             send_email=emails[pk],
             dedupe_key=dedupe_key(space.pk, pk),
             due_at=now,
-            # Sent by this task right away; the sweep takes it over only if this task is lost.
-            enqueued_at=now,
         )
         for pk in follower_ids
         if pk in emails  # still following
     ]
-    Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
-    ids = list(
-        Delivery.objects.filter(
-            space_id=space.pk,
-            kind=FOLLOWED_LIVE,
-            recipient_id__in=list(emails),
-            status=Delivery.Status.PENDING,
-        ).values_list("pk", flat=True)
-    )
-    return outbox.send_batch(ids=ids) if ids else {}
+    # Written already claimed by this task and sent at once; rows that exist (a reminder's "is
+    # live" notice, or this chunk's earlier run) are left to whoever holds them.
+    return outbox.deliveries_send_now(rows=rows)
 
 
 # --- the outbox's questions (notifications.hooks, registered in RoomsConfig.ready) ------------

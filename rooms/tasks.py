@@ -28,7 +28,9 @@ def transcript_improve(space_id: int) -> int:
     return improve(space_id=space_id)
 
 
-@shared_task(name="rooms.tasks.golive_fanout", ignore_result=True)
+# acks_late: a worker that dies before the chunks are queued leaves the message to be run again;
+# chunks queued twice write nothing twice (dedupe keys).
+@shared_task(name="rooms.tasks.golive_fanout", ignore_result=True, acks_late=True)
 def golive_fanout(space_id: int) -> int:
     """A Space went live: send the first chunk of its host's followers, queue the others."""
     chunks = golive.golive_chunks(space_id=space_id)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
@@ -61,8 +63,9 @@ def test_every_follower_gets_one_in_app_notice_with_a_link_to_join(monkeypatch):
     assert not Notification.objects.filter(user=stranger).exists()
     assert not Notification.objects.filter(user=host).exists()
     assert mail.outbox == []  # nobody asked for email
-    # Running the chunks again (a redelivered task) writes and sends nothing more.
-    assert fan_out(space) == [{}, {}, {}]
+    # Running the chunks again (a redelivered task) writes and sends nothing more: every row
+    # exists already and is left to whoever wrote it.
+    assert fan_out(space) == [{"skipped": 2}, {"skipped": 2}, {"skipped": 1}]
     assert notes.count() == 5
 
 
@@ -98,6 +101,41 @@ def test_people_with_a_page_open_are_told_first(monkeypatch):
     cache.set(online_key(followers[4].pk), 1, 30)
     space = services.space_create(host=host, title="Now")
     assert golive.golive_chunks(space_id=space.pk)[0][0] == followers[4].pk
+
+
+def test_a_chunk_whose_worker_died_after_writing_is_sent_once_by_the_sweep(monkeypatch):
+    """The rows go in claimed by the chunk's task; if it dies before sending them, a redelivered
+    chunk leaves them alone and the sweep takes them over once the claim has gone stale."""
+    from notifications import outbox
+
+    host, followers = host_with_followers(3)
+    space = services.space_create(host=host, title="Crash")
+    ids = [p.pk for p in followers]
+
+    def die(rows, counts):
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(outbox, "_send_claimed", die)
+    with pytest.raises(SystemExit):
+        golive.golive_send(space_id=space.pk, follower_ids=ids)
+    monkeypatch.undo()
+    rows = Delivery.objects.filter(kind=golive.FOLLOWED_LIVE)
+    assert set(rows.values_list("status", flat=True)) == {Delivery.Status.CLAIMED}
+    assert not Notification.objects.exists()
+
+    # The redelivered chunk finds the rows held and sends nothing.
+    assert golive.golive_send(space_id=space.pk, follower_ids=ids) == {"skipped": 3}
+    assert not Notification.objects.exists()
+
+    # Within the claim timeout the sweep leaves them too; after it, they are sent exactly once.
+    assert outbox.outbox_sweep() == []
+    rows.update(claimed_at=timezone.now() - timedelta(seconds=settings.NOTIFICATIONS_CLAIM_TIMEOUT + 1))
+    batches = outbox.outbox_sweep()
+    assert sorted(pk for ids in batches for pk in ids) == sorted(rows.values_list("pk", flat=True))
+    results = [outbox.send_batch(ids=ids) for ids in batches]
+    assert sum(r.get("sent", 0) for r in results) == 3
+    assert sorted(Notification.objects.values_list("user_id", flat=True)) == sorted(ids)
+    assert set(rows.values_list("status", flat=True)) == {Delivery.Status.SENT}
 
 
 def test_a_space_that_already_ended_is_not_announced():

@@ -224,3 +224,37 @@ async def test_socket_finds_notifications_written_by_another_process(monkeypatch
     message = await communicator.receive_json_from(timeout=5)
     assert (message["title"], message["unread"]) == ("From a worker", 1)
     await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_push_goes_only_to_people_marked_online_and_carries_their_unread_count():
+    """A go-live chunk is hundreds of people, most of them away: only those whose bell marked
+    them online get an event, and it carries the count so a thousand bells don't count again."""
+    import asyncio
+
+    from channels.layers import get_channel_layer
+    from django.core.cache import cache
+
+    from notifications.groups import user_group
+    from notifications.selectors import online_key
+
+    layer = get_channel_layer()
+    looking, away = await sync_to_async(UserFactory)(), await sync_to_async(UserFactory)()
+    await sync_to_async(notes_for)(looking, 2)
+    heard = {}
+    for person in (looking, away):
+        heard[person.pk] = await layer.new_channel()
+        await layer.group_add(user_group(person.pk), heard[person.pk])
+    await cache.adelete(online_key(away.pk))
+    await cache.aset(online_key(looking.pk), 1, 30)
+
+    for person in (looking, away):
+        await sync_to_async(services.notify)(user=person, kind="test", title="Ana is live")
+    await sync_to_async(drain)()
+
+    event = await asyncio.wait_for(layer.receive(heard[looking.pk]), timeout=5)
+    assert (event["notification"]["title"], event["unread"]) == ("Ana is live", 3)
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(layer.receive(heard[away.pk]), timeout=0.5)
+    # The notice itself is written either way: the list page and the next connect show it.
+    assert await Notification.objects.filter(user=away).acount() == 1
