@@ -164,6 +164,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_PREFIX", "spaces"),
+            # One pool per process, not one per websocket (spaces_project/redis_pool.py).
+            "OPTIONS": {"pool_class": "spaces_project.redis_pool.SharedConnectionPool"},
         }
     }
 else:
