@@ -68,11 +68,12 @@ def publish_on_commit(space_id: int | None, event: dict[str, Any], *, to_user: i
 HOME_GROUP = "home"
 
 
-def home_publish() -> None:
+def home_publish(*, counts_only: bool = False) -> None:
     """Tell open home pages that a Space started or ended, a stage or a listener count changed.
-    Call it after commit (services do, through `home_changed`); each page re-reads at most once a
-    second."""
-    _send(HOME_GROUP, {"type": "home.changed"})
+    Call it after commit (services do, through `home_changed` and `home_counts_changed`); each page
+    re-reads at most once a second, and for listener counts alone at most once per
+    SPACES_HOME_COUNT_SECONDS."""
+    _send(HOME_GROUP, {"type": "home.counts" if counts_only else "home.changed"})
 
 
 def publish_to_socket_on_commit(channel_name: str, space_id: int, event: dict[str, Any]) -> None:
@@ -158,6 +159,7 @@ class SpaceHub:
         self._channel: str | None = None
         self._task: asyncio.Task | None = None
         self._count: dict[str, Any] | None = None
+        self._count_seq = -1  # of the newest count written or waiting
         self._count_throttle = _Throttle(LISTENER_COUNT_INTERVAL, self._flush_count)
         self._captions: dict[tuple[int, int], dict[str, Any]] = {}
         self._captions_throttle = _Throttle(CAPTIONS_INTERVAL, self._flush_captions)
@@ -204,7 +206,12 @@ class SpaceHub:
     async def deliver(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "listener_count":
-            # Counts change with every join; the latest, at most once per interval.
+            # Counts change with every join; the newest, at most once per interval. Counts from
+            # different writers can arrive out of order: one older than what we have is dropped.
+            seq = event.get("seq", 0)
+            if seq < self._count_seq:
+                return
+            self._count_seq = seq
             self._count = event
             self._count_throttle.poke()
             return

@@ -16,6 +16,7 @@ from django.db.models import (
     Count,
     Exists,
     Expression,
+    F,
     IntegerField,
     OuterRef,
     Q,
@@ -35,6 +36,7 @@ from accounts.rules import SEARCH_RESULTS
 from accounts.selectors import SearchText, search_matches
 
 from .models import (
+    Audience,
     Connection,
     GuestConnection,
     Participant,
@@ -135,6 +137,18 @@ def listener_count(*, space_id: int, cutoff: dt.datetime | None = None, guests: 
     return members + (guest_count(space_id=space_id, cutoff=cutoff) if guests is None else guests)
 
 
+def audience_count(*, space_id: int) -> tuple[int, int]:
+    """(everyone listening, of whom guests) as kept in the Space's ``Audience``: one row read,
+    whatever the audience size. Exact but for drift the presence sweep corrects (``listener_count``
+    is the exact recount)."""
+    row = Audience.objects.filter(space_id=space_id).values_list("listeners", "guests").first()
+    if row is None:  # not kept for this Space (it never had a listener through the services)
+        guests = guest_count(space_id=space_id)
+        return listener_count(space_id=space_id, guests=guests), guests
+    listeners, guests = max(row[0], 0), max(row[1], 0)
+    return listeners + guests, guests
+
+
 def may_ask_to_speak(*, space: Space, user_id: int) -> bool:
     """Whether the speak policy lets this person raise a hand (invitations are always allowed)."""
     if space.speak_policy == Space.SpeakPolicy.EVERYONE:
@@ -191,7 +205,7 @@ def space_snapshot(*, space: Space, viewer) -> dict[str, Any]:
         and me_role == Participant.Role.LISTENER
         and may_ask_to_speak(space=space, user_id=viewer_id)
     )
-    guests = guest_count(space_id=space.pk, cutoff=cutoff)
+    count, guests = audience_count(space_id=space.pk)
     return {
         "type": "snapshot",
         "v": space.version,
@@ -209,7 +223,7 @@ def space_snapshot(*, space: Space, viewer) -> dict[str, Any]:
         "stage": [participant_view(p, present=p.present) for p in stage],
         "hands": [hand_view(p) for p in hands],
         "invited": [p.user_id for p in people if p.invited_at and not p.is_removed],
-        "listener_count": listener_count(space_id=space.pk, cutoff=cutoff, guests=guests),
+        "listener_count": count,
         "guest_count": guests,
         "listeners": [participant_view(p, present=True) for p in listeners],
         "reactions": [],
@@ -245,7 +259,7 @@ def live_spaces(*, limit: int = 20) -> QuerySet[Space]:
     return (
         Space.objects.filter(state=Space.State.LIVE)
         .select_related("host")
-        .annotate(listener_count=listener_count_subquery(presence_cutoff()))
+        .annotate(listener_count=Coalesce(F("audience__listeners") + F("audience__guests"), Value(0)))
         .order_by("-listener_count", "-started_at")[:limit]
     )
 
