@@ -121,3 +121,14 @@ async def test_a_socket_closed_under_the_hub_does_not_cost_the_others_the_event(
     await hub.deliver({"type": "listener_count", "count": 12})
     await settle()
     assert before.kinds() == after.kinds() == ["muted", "listener_count"]
+
+
+async def test_a_count_older_than_one_already_held_is_dropped():
+    # Two writers' counts can reach the hub in the other order; the newer (higher seq) wins.
+    listener = Socket()
+    hub = SpaceHub(1, on_empty=lambda _: None)
+    hub.members.add(listener)
+    await hub.deliver({"type": "listener_count", "count": 1000, "guests": 0, "seq": 1001})
+    await hub.deliver({"type": "listener_count", "count": 999, "guests": 0, "seq": 1000})
+    await settle()
+    assert [event["count"] for _, event in listener.frames] == [1000]
