@@ -114,6 +114,11 @@ async def run_spaces(args, workdir: Path) -> dict:
     env = {"SQLITE_PATH": str(db_path)}
     if args.redis:
         env["REDIS_URL"] = args.redis
+        # The seeded session keys repeat from run to run: a fresh cache prefix keeps an earlier
+        # run's cached sessions (another user, another password hash) from turning every socket
+        # into a guest's.
+        run = f"join-storm-{os.getpid()}-{int(time.time())}"
+        env["CACHE_PREFIX"] = env["CHANNEL_PREFIX"] = run
     port = free_port()
     proc = start_daphne(port, env, "spaces_project.asgi:application", workdir / "daphne.log")
     url = f"ws://127.0.0.1:{port}/ws/spaces/{space_id}/"
