@@ -2,11 +2,13 @@
 open until the last listener has its snapshot, against the least a Python websocket server can do.
 
     .venv/bin/python bench/join_storm.py --listeners 5000 [--concurrency 16] [--redis URL]
+        [--postgres postgres://postgres@127.0.0.1:5432/<a throwaway name>]
 
 Runs, with the same client code:
 
 1. the real stack: one daphne subprocess serving spaces_project.asgi against a fresh SQLite file
-   (with --redis, the Redis channel layer), a host on stage in a live Space, then N distinct
+   (with --postgres, a PostgreSQL database of that name, dropped and created afresh; with
+   --redis, the Redis channel layer), a host on stage in a live Space, then N distinct
    signed-in listeners opening `/ws/spaces/<id>/`, `--concurrency` handshakes at a time; a join is
    done when that socket has received its snapshot;
 2. the floor: a bare asyncio `websockets` server that sends one message on connect, the same N
@@ -35,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import free_port, origin_for, percentile, wait_for_port  # noqa: E402
+from bench.soak import fresh_database  # noqa: E402
 from bench.ws_fanout import connect_host, prepare_database, raise_fd_limit, start_daphne, stop  # noqa: E402
 
 
@@ -104,10 +107,18 @@ async def _drain(ws) -> None:
 
 async def run_spaces(args, workdir: Path) -> dict:
     db_path = workdir / "bench.sqlite3"
+    if args.postgres:
+        fresh_database(args.postgres)
+        os.environ["DATABASE_URL"] = args.postgres  # the migration, the seeding and daphne use it
     space_id, host_key, keys = await asyncio.to_thread(prepare_database, db_path, args.listeners)
     env = {"SQLITE_PATH": str(db_path)}
     if args.redis:
         env["REDIS_URL"] = args.redis
+        # The seeded session keys repeat from run to run: a fresh cache prefix keeps an earlier
+        # run's cached sessions (another user, another password hash) from turning every socket
+        # into a guest's.
+        run = f"join-storm-{os.getpid()}-{int(time.time())}"
+        env["CACHE_PREFIX"] = env["CHANNEL_PREFIX"] = run
     port = free_port()
     proc = start_daphne(port, env, "spaces_project.asgi:application", workdir / "daphne.log")
     url = f"ws://127.0.0.1:{port}/ws/spaces/{space_id}/"
@@ -157,7 +168,7 @@ async def main(args) -> dict:
         return {
             "bench": "join_storm",
             "layer": "redis" if args.redis else "in-memory",
-            "database": "sqlite",
+            "database": "postgresql" if args.postgres else "sqlite",
             "listeners": args.listeners,
             "concurrency": args.concurrency,
             "connect_s": round(spaces["connect_s"], 2),
@@ -185,6 +196,7 @@ if __name__ == "__main__":
     parser.add_argument("--listeners", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=16, help="handshakes in flight at once")
     parser.add_argument("--redis", help="REDIS_URL for the channel layer, e.g. redis://127.0.0.1:6379/15")
+    parser.add_argument("--postgres", help="a PostgreSQL URL whose database is dropped and made afresh")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, database)")
     parser.add_argument("--serve-floor", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

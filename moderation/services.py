@@ -230,7 +230,7 @@ def space_end_by_moderator(*, space: Space, by: User, note: str = "") -> Space:
     """End a live Space now: everyone in it is told and disconnected, and it can't restart."""
     _ensure_moderator(by=by, perm="rooms.end_space", what="end Spaces")
     with transaction.atomic():
-        space = Space.objects.select_for_update().get(pk=space.pk)
+        space = Space.objects.select_for_update(no_key=True).get(pk=space.pk)
         if space.state != Space.State.LIVE:
             raise ValidationError(f"“{space.title}” is not live, so there is nothing to end.")
         _end_space(space=space, by=by, note=note)  # its audit row: audit_moderator_action

@@ -26,13 +26,19 @@ from .guests import GUEST_COOKIE, guest_key_from_cookie, new_guest_key
 from .models import GuestConnection, Space
 from .presence import ensure_heartbeat
 from .recordings import service as recording_service
-from .selectors import space_snapshot
+from .selectors import space_snapshot, space_snapshot_shared
 
 logger = logging.getLogger(__name__)
 
 
 def _space(space_id: int) -> Space | None:
     return Space.objects.filter(pk=space_id).first()
+
+
+def _snapshot(space: Space, viewer, shared: dict | None) -> tuple[dict, dict]:
+    """A viewer's snapshot, and the shared part it was made with (read now unless given)."""
+    shared = shared or space_snapshot_shared(space_id=space.pk)
+    return space_snapshot(space=space, viewer=viewer, shared=shared), shared
 
 
 # Action type -> the service it calls. Each is called as fn(space=, by=, **fields).
@@ -246,7 +252,11 @@ class SpaceConsumer(AsyncWebsocketConsumer):
 
     async def _send_snapshot(self) -> None:
         self.ready = False
-        snapshot = await database_sync_to_async(space_snapshot)(space=self.space, viewer=self.user)
+        # The part every viewer shares comes from this process's hub when it has it, so a storm
+        # of arrivals reads it about once; each socket still gets it after subscribing.
+        shared, generation = self.hub.shared_snapshot()
+        snapshot, shared = await database_sync_to_async(_snapshot)(self.space, self.user, shared)
+        self.hub.keep_shared_snapshot(shared, generation)
         if self.finished:
             return
         await self._send(snapshot)

@@ -45,6 +45,14 @@ PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 # Sockets written between two yields to the event loop during one event's fan-out.
 WRITE_BATCH = 250
 
+# A hub keeps the part of a snapshot every viewer shares at most this long (besides dropping it at
+# the next event that may change it): bounds how stale what no event announces (a renamed
+# speaker, an edited title) can be in a new arrival's snapshot.
+SHARED_SNAPSHOT_SECONDS = 5.0
+
+# Events that change nothing in a snapshot: they leave the kept shared part as it is.
+SNAPSHOT_NEUTRAL = frozenset({"listener_count", "caption", "reaction", "speaking"})
+
 # Internal (never sent to a browser as is): close the receiving sockets with this code.
 CLOSE_EVENT = "_close"
 
@@ -68,11 +76,12 @@ def publish_on_commit(space_id: int | None, event: dict[str, Any], *, to_user: i
 HOME_GROUP = "home"
 
 
-def home_publish() -> None:
+def home_publish(*, counts_only: bool = False) -> None:
     """Tell open home pages that a Space started or ended, a stage or a listener count changed.
-    Call it after commit (services do, through `home_changed`); each page re-reads at most once a
-    second."""
-    _send(HOME_GROUP, {"type": "home.changed"})
+    Call it after commit (services do, through `home_changed` and `home_counts_changed`); each page
+    re-reads at most once a second, and for listener counts alone at most once per
+    SPACES_HOME_COUNT_SECONDS."""
+    _send(HOME_GROUP, {"type": "home.counts" if counts_only else "home.changed"})
 
 
 def publish_to_socket_on_commit(channel_name: str, space_id: int, event: dict[str, Any]) -> None:
@@ -158,9 +167,26 @@ class SpaceHub:
         self._channel: str | None = None
         self._task: asyncio.Task | None = None
         self._count: dict[str, Any] | None = None
+        self._count_seq = -1  # of the newest count written or waiting
         self._count_throttle = _Throttle(LISTENER_COUNT_INTERVAL, self._flush_count)
         self._captions: dict[tuple[int, int], dict[str, Any]] = {}
         self._captions_throttle = _Throttle(CAPTIONS_INTERVAL, self._flush_captions)
+        self._shared: dict[str, Any] | None = None
+        self._shared_at = 0.0
+        self._generation = 0  # bumped by every event that may change a snapshot
+
+    def shared_snapshot(self) -> tuple[dict[str, Any] | None, int]:
+        """The kept part of a snapshot every viewer shares (None when there is none, or it may be
+        out of date), and the generation to pass back to ``keep_shared_snapshot``."""
+        fresh = self._shared is not None and time.monotonic() - self._shared_at < SHARED_SNAPSHOT_SECONDS
+        return (self._shared if fresh else None), self._generation
+
+    def keep_shared_snapshot(self, shared: dict[str, Any], generation: int) -> None:
+        """Keep `shared`, read from the database after ``shared_snapshot`` returned `generation`,
+        unless an event arrived meanwhile: it may have been committed after the read. (One that
+        arrives later drops it; a socket whose snapshot used it hears that event after it.)"""
+        if generation == self._generation:
+            self._shared, self._shared_at = shared, time.monotonic()
 
     async def add(self, member: LocalSocket) -> None:
         async with self._lock:
@@ -203,8 +229,16 @@ class SpaceHub:
 
     async def deliver(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
+        if kind not in SNAPSHOT_NEUTRAL:
+            self._generation += 1
+            self._shared = None
         if kind == "listener_count":
-            # Counts change with every join; the latest, at most once per interval.
+            # Counts change with every join; the newest, at most once per interval. Counts from
+            # different writers can arrive out of order: one older than what we have is dropped.
+            seq = event.get("seq", 0)
+            if seq < self._count_seq:
+                return
+            self._count_seq = seq
             self._count = event
             self._count_throttle.poke()
             return

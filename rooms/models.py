@@ -152,6 +152,31 @@ class Connection(models.Model):
         return f"{self.user_id} in {self.space_id} via {self.channel_name}"
 
 
+class Audience(models.Model):
+    """How many are listening in a Space, kept as they come and go so that a join or a leave is one
+    constant-cost UPDATE (``F() + 1``) instead of a count over every connection under the Space's
+    lock. Presence rows (``Connection``, ``GuestConnection``) stay the truth: the presence sweep
+    recounts from them (``rooms.services.audience_recount``), which corrects any drift left by a
+    process that died between its write and its commit hook, or by sockets gone stale."""
+
+    space = models.OneToOneField(Space, on_delete=models.CASCADE, primary_key=True, related_name="audience")
+    listeners = models.IntegerField(default=0, help_text="Signed-in people in the audience, present now.")
+    guests = models.IntegerField(default=0, help_text="People listening without an account, present now.")
+    # The most at once (listeners + guests), for the host's summary; kept here, not on the Space
+    # row, so that a join never writes (and so never waits for) the Space row.
+    peak = models.IntegerField(default=0)
+    # Bumped by every change: the count events carry it, so a process's hub never lets an older
+    # count, delivered late, overwrite a newer one.
+    seq = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Audience of {self.space_id}: {self.listeners} + {self.guests} guests"
+
+    @property
+    def count(self) -> int:
+        return max(self.listeners, 0) + max(self.guests, 0)
+
+
 class GuestConnection(models.Model):
     """One open websocket of someone listening without an account. Guests have no Participant: they
     only listen, so all a Space keeps of them is presence, counted and swept like ``Connection``.

@@ -387,6 +387,7 @@ class ListenerCount(TypedDict):
     type: Literal["listener_count"]
     count: int  # guests included
     guests: int
+    seq: int  # grows with every change of the audience: each process sends only the newest
 
 
 class CaptionsToggled(TypedDict):

@@ -120,7 +120,7 @@ def _ensure_host(space: Space, by: User) -> None:
 
 
 def _locked(space: Space) -> Space:
-    return Space.objects.select_for_update().select_related("host").get(pk=space.pk)
+    return Space.objects.select_for_update(no_key=True).select_related("host").get(pk=space.pk)
 
 
 def _ensure_scheduled(space: Space) -> None:

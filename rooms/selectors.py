@@ -16,6 +16,7 @@ from django.db.models import (
     Count,
     Exists,
     Expression,
+    F,
     IntegerField,
     OuterRef,
     Q,
@@ -35,6 +36,7 @@ from accounts.rules import SEARCH_RESULTS
 from accounts.selectors import SearchText, search_matches
 
 from .models import (
+    Audience,
     Connection,
     GuestConnection,
     Participant,
@@ -135,6 +137,18 @@ def listener_count(*, space_id: int, cutoff: dt.datetime | None = None, guests: 
     return members + (guest_count(space_id=space_id, cutoff=cutoff) if guests is None else guests)
 
 
+def audience_count(*, space_id: int) -> tuple[int, int]:
+    """(everyone listening, of whom guests) as kept in the Space's ``Audience``: one row read,
+    whatever the audience size. Exact but for drift the presence sweep corrects (``listener_count``
+    is the exact recount)."""
+    row = Audience.objects.filter(space_id=space_id).values_list("listeners", "guests").first()
+    if row is None:  # not kept for this Space (it never had a listener through the services)
+        guests = guest_count(space_id=space_id)
+        return listener_count(space_id=space_id, guests=guests), guests
+    listeners, guests = max(row[0], 0), max(row[1], 0)
+    return listeners + guests, guests
+
+
 def may_ask_to_speak(*, space: Space, user_id: int) -> bool:
     """Whether the speak policy lets this person raise a hand (invitations are always allowed)."""
     if space.speak_policy == Space.SpeakPolicy.EVERYONE:
@@ -147,34 +161,29 @@ def may_ask_to_speak(*, space: Space, user_id: int) -> bool:
     return False
 
 
-def space_snapshot(*, space: Space, viewer) -> dict[str, Any]:
-    """The whole state of a Space as one viewer sees it: the websocket's first frame, and what the
-    Space page renders from (docs/protocol.md, ``snapshot``). JSON-serialisable. At most five
-    queries, whatever the audience size."""
-    space = Space.objects.get(pk=space.pk)  # state, version and captions as of now
+def space_snapshot_shared(*, space_id: int) -> dict[str, Any]:
+    """The part of a snapshot every viewer of the Space has alike: the Space, its stage, raised
+    hands, invitations and the first LISTENERS_SHOWN listeners. Three queries, whatever the
+    audience size. A process's SpaceHub keeps it for the Space's next arrivals until the next
+    event that changes it (rooms.consumers), so a join storm reads it about once."""
+    space = Space.objects.get(pk=space_id)  # state, version and captions as of now
     cutoff = presence_cutoff()
-    guest = not getattr(viewer, "is_authenticated", False)
-    viewer_id = None if guest else viewer.pk
     people = list(
-        Participant.objects.filter(space=space)
+        Participant.objects.filter(space=space, removed_at=None)
         .filter(
-            Q(removed_at=None)
-            & (
-                Q(role__in=Participant.STAGE_ROLES)
-                | Q(hand_raised_at__isnull=False)
-                | Q(invited_at__isnull=False)
-            )
-            | Q(user_id=viewer_id)
+            Q(role__in=Participant.STAGE_ROLES)
+            | Q(hand_raised_at__isnull=False)
+            | Q(invited_at__isnull=False)
         )
         .select_related("user")
         .annotate(present=_present(cutoff))
     )
     stage = sorted(
-        (p for p in people if p.on_stage and not p.is_removed),
+        (p for p in people if p.on_stage),
         key=lambda p: (ROLE_ORDER[p.role], p.stage_since or p.joined_at, p.pk),
     )
     hands = sorted(
-        (p for p in people if p.hand_raised_at and not p.is_removed and p.role == Participant.Role.LISTENER),
+        (p for p in people if p.hand_raised_at and p.role == Participant.Role.LISTENER),
         key=lambda p: p.hand_raised_at,
     )
     listeners = list(
@@ -183,19 +192,39 @@ def space_snapshot(*, space: Space, viewer) -> dict[str, Any]:
         .select_related("user")
         .order_by("joined_at", "pk")[:LISTENERS_SHOWN]
     )
-    me = next((p for p in people if p.user_id == viewer_id), None)
+    return {
+        "v": space.version,
+        "space": space_view(space),
+        "stage": [participant_view(p, present=p.present) for p in stage],
+        "hands": [hand_view(p) for p in hands],
+        "invited": [p.user_id for p in people if p.invited_at],
+        "listeners": [participant_view(p, present=True) for p in listeners],
+    }
+
+
+def space_snapshot(*, space: Space, viewer, shared: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole state of a Space as one viewer sees it: the websocket's first frame, and what the
+    Space page renders from (docs/protocol.md, ``snapshot``). JSON-serialisable. At most five
+    queries, whatever the audience size; two when `shared` (``space_snapshot_shared``) is given."""
+    shared = shared or space_snapshot_shared(space_id=space.pk)
+    guest = not getattr(viewer, "is_authenticated", False)
+    viewer_id = None if guest else viewer.pk
+    me = None if guest else Participant.objects.filter(space_id=space.pk, user_id=viewer_id).first()
     me_role = me.role if me else Participant.Role.LISTENER
+    policy = Space(
+        pk=space.pk, host_id=shared["space"]["host_id"], speak_policy=shared["space"]["speak_policy"]
+    )
     can_raise = (
         me is not None
         and not me.is_removed
         and me_role == Participant.Role.LISTENER
-        and may_ask_to_speak(space=space, user_id=viewer_id)
+        and may_ask_to_speak(space=policy, user_id=viewer_id)
     )
-    guests = guest_count(space_id=space.pk, cutoff=cutoff)
+    count, guests = audience_count(space_id=space.pk)
     return {
         "type": "snapshot",
-        "v": space.version,
-        "space": space_view(space),
+        "v": shared["v"],
+        "space": shared["space"],
         "me": {
             "user_id": viewer_id,
             "guest": guest,
@@ -206,12 +235,12 @@ def space_snapshot(*, space: Space, viewer) -> dict[str, Any]:
             "can_raise_hand": can_raise,
             "removed": bool(me and me.is_removed),
         },
-        "stage": [participant_view(p, present=p.present) for p in stage],
-        "hands": [hand_view(p) for p in hands],
-        "invited": [p.user_id for p in people if p.invited_at and not p.is_removed],
-        "listener_count": listener_count(space_id=space.pk, cutoff=cutoff, guests=guests),
+        "stage": shared["stage"],
+        "hands": shared["hands"],
+        "invited": shared["invited"],
+        "listener_count": count,
         "guest_count": guests,
-        "listeners": [participant_view(p, present=True) for p in listeners],
+        "listeners": shared["listeners"],
         "reactions": [],
     }
 
@@ -245,7 +274,7 @@ def live_spaces(*, limit: int = 20) -> QuerySet[Space]:
     return (
         Space.objects.filter(state=Space.State.LIVE)
         .select_related("host")
-        .annotate(listener_count=listener_count_subquery(presence_cutoff()))
+        .annotate(listener_count=Coalesce(F("audience__listeners") + F("audience__guests"), Value(0)))
         .order_by("-listener_count", "-started_at")[:limit]
     )
 

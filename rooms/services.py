@@ -5,6 +5,13 @@ Each one checks that the person may do it, writes in its own transaction and ann
 with ``publish_on_commit``. Changes to the stage take a row lock on the Space first
 (``select_for_update``; SQLite takes its write lock at BEGIN IMMEDIATE), so the checks and the
 write see the same stage — two promotions at once cannot make a fourteenth seat.
+
+A listener coming or going does not touch the Space row: it locks only that person's Participant
+row (so their own tabs and any stage action on them are ordered) and moves the Space's
+``Audience`` by one with a single ``F()`` UPDATE. A storm of N joins is then N constant-cost
+writes instead of N serialised counts over the whole audience. The Space lock is ``FOR NO KEY
+UPDATE`` on PostgreSQL, which does not conflict with the key-share lock that inserting a
+Connection (a foreign key to the Space) takes, so a stage action never holds up an arrival.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Exists, F, Max, OuterRef, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts import hooks as account_hooks
@@ -33,6 +41,7 @@ from .audio import may_signal, stage_close, stage_open
 from .events import CLOSE_EVENT, home_publish, publish_on_commit, publish_to_socket_on_commit
 from .models import (
     TITLE_MAX,
+    Audience,
     CaptionLine,
     Connection,
     GuestConnection,
@@ -97,8 +106,14 @@ class NotInSpace(RoomError):
 # --- helpers -----------------------------------------------------------------------------------
 
 
+def _lock_space(space_id: int) -> Space:
+    # NO KEY UPDATE: excludes other stage changes, but not the key-share lock a new Connection or
+    # Participant row takes on its Space (PostgreSQL; SQLite has one writer at a time anyway).
+    return Space.objects.select_for_update(no_key=True).get(pk=space_id)
+
+
 def _lock(space_id: int, *, live: bool = True) -> Space:
-    space = Space.objects.select_for_update().get(pk=space_id)
+    space = _lock_space(space_id)
     if live and space.state != Space.State.LIVE:
         raise NotLive("This Space isn't live any more." if space.started_at else "This Space hasn't started.")
     return space
@@ -183,6 +198,10 @@ def _set_role(space: Space, p: Participant, role: str, *, by_id: int | None) -> 
         ]
     )
     if (previous == Role.LISTENER) != (role == Role.LISTENER):
+        # p.save() above holds p's row lock, so this presence check is ordered with p's own joins
+        # and leaves (they lock that row too): the audience moves by exactly one, or not at all.
+        if _is_present(p):
+            _audience_add(space.pk, listeners=1 if role == Role.LISTENER else -1)
         _publish_listener_count(space)  # someone joined or left the audience
         transaction.on_commit(home_changed)  # the live bar shows who is on stage
     event = {
@@ -216,17 +235,44 @@ def _clear_invite(space: Space, p: Participant, reason: str) -> None:
     )
 
 
-def _note_listener_count(space: Space, count: int) -> None:
-    """Keep the most listeners the Space has had at once, for the host's summary."""
-    Space.objects.filter(pk=space.pk, peak_listeners__lt=count).update(peak_listeners=count)
+def _audience_add(space_id: int, *, listeners: int = 0, guests: int = 0) -> Audience:
+    """Move the Space's audience by a few people: one UPDATE of one row (which it keeps locked
+    until commit, so counts come out in the order they were made), no count over the audience.
+    The most at once is kept in the same statement, for the host's summary."""
+    changed = Audience.objects.filter(space_id=space_id).update(
+        listeners=F("listeners") + listeners,
+        guests=F("guests") + guests,
+        peak=Greatest(F("peak"), F("listeners") + F("guests") + (listeners + guests)),
+        seq=F("seq") + 1,
+    )
+    if not changed:  # a Space from before audiences were kept, or made without space_create
+        return audience_recount(space_id=space_id)
+    return Audience.objects.get(space_id=space_id)
 
 
-def _publish_listener_count(space: Space, count: int | None = None) -> None:
-    guests = guest_count(space_id=space.pk)
-    count = listener_count(space_id=space.pk, guests=guests) if count is None else count
-    _note_listener_count(space, count)
-    publish_on_commit(space.pk, {"type": "listener_count", "count": count, "guests": guests})
-    transaction.on_commit(home_changed)  # "Live now" shows listener counts
+def audience_recount(*, space_id: int) -> Audience:
+    """Count the audience again from the presence rows, the truth (the sweep runs this, correcting
+    drift from processes that died or sockets gone stale). The Audience row is locked first, so a
+    join that has not yet added itself adds itself to the new figure after this commits."""
+    with transaction.atomic():
+        audience, _ = Audience.objects.select_for_update().get_or_create(space_id=space_id)
+        guests = guest_count(space_id=space_id)
+        listeners = listener_count(space_id=space_id, guests=0)
+        if (audience.listeners, audience.guests) != (listeners, guests):
+            audience.listeners, audience.guests = listeners, guests
+            audience.peak = max(audience.peak, audience.count)
+            audience.seq += 1
+            audience.save(update_fields=["listeners", "guests", "peak", "seq"])
+    return audience
+
+
+def _publish_listener_count(space: Space, audience: Audience | None = None) -> None:
+    audience = audience or Audience.objects.filter(space_id=space.pk).first()
+    if audience is None:
+        audience = audience_recount(space_id=space.pk)
+    event = {"type": "listener_count", "count": audience.count, "guests": max(audience.guests, 0)}
+    publish_on_commit(space.pk, {**event, "seq": audience.seq})
+    transaction.on_commit(home_counts_changed)  # "Live now" shows listener counts
 
 
 def home_changed() -> None:
@@ -234,6 +280,13 @@ def home_changed() -> None:
     the open home pages, which re-read them."""
     home_cache_clear()
     home_publish()
+
+
+def home_counts_changed() -> None:
+    """Only a listener count changed (run after commit): the open home pages re-read at most once
+    per SPACES_HOME_COUNT_SECONDS, so a join storm does not re-render home per join."""
+    home_cache_clear()
+    home_publish(counts_only=True)
 
 
 # --- the Space itself ----------------------------------------------------------------------------
@@ -277,6 +330,7 @@ def space_create(
             started_at=now,
         )
         Participant.objects.create(space=space, user=host, role=Role.HOST, stage_since=now, muted=True)
+        Audience.objects.create(space=space)
         transaction.on_commit(lambda: stage_open(space_id=space.pk))
         transaction.on_commit(home_changed)
         golive.golive_plan(space=space)
@@ -309,6 +363,7 @@ def space_start(*, space: Space, by) -> Space:
         Participant.objects.update_or_create(
             space=space, user_id=space.host_id, defaults={"role": Role.HOST, "stage_since": now}
         )
+        Audience.objects.get_or_create(space=space)
         transaction.on_commit(lambda: stage_open(space_id=space.pk))
         from .recordings.service import recording_on_start
 
@@ -357,6 +412,7 @@ def space_end(*, space: Space, by=None, note: str = "") -> Space:
             )
         Connection.objects.filter(space=space).delete()
         GuestConnection.objects.filter(space=space).delete()
+        Audience.objects.filter(space=space).update(listeners=0, guests=0, seq=F("seq") + 1)
         transaction.on_commit(home_changed)
         if was_live:
             _summary_record(space)
@@ -383,7 +439,9 @@ def _summary_record(space: Space) -> SpaceSummary:
         duration_seconds=max(
             int((space.ended_at - (space.started_at or space.created_at)).total_seconds()), 0
         ),
-        peak_listeners=space.peak_listeners,
+        peak_listeners=max(
+            [space.peak_listeners, *Audience.objects.filter(space=space).values_list("peak", flat=True)]
+        ),
         total_listeners=figures["total"],
         speakers=figures["speakers"],
         reactions=space.reaction_count,
@@ -408,14 +466,21 @@ def captions_toggle(*, space: Space, by, on: bool) -> Space:
 
 
 def participant_join(*, space: Space, user, channel_name: str, process: str) -> Participant:
-    """Open one connection of `user` in `space`. Refused (EntryRefused) by ``entry_refusal``."""
+    """Open one connection of `user` in `space`. Refused (EntryRefused) by ``entry_refusal``.
+
+    No lock on the Space and no count over the audience: the person's own Participant row is
+    locked (ordering their tabs and any stage action on them), the Connection row inserted and,
+    when they were not here yet as a listener, the Audience moved by one."""
     with transaction.atomic():
-        space = _lock(space.pk, live=False)
+        space = Space.objects.get(pk=space.pk)
         refusal = entry_refusal(space=space, user=user)
         if refusal:
             raise EntryRefused(refusal)
-        participant, _ = Participant.objects.select_related("user").get_or_create(space=space, user=user)
-        now = timezone.now()
+        participant, _ = Participant.objects.get_or_create(space=space, user=user)
+        participant = Participant.objects.select_for_update().get(pk=participant.pk)
+        participant.user = user
+        if participant.removed_at is not None:  # removed while we were getting here
+            raise EntryRefused("You were removed from this Space, so you can't rejoin it.")
         was_present = _is_present(participant)
         Connection.objects.create(
             channel_name=channel_name,
@@ -423,54 +488,68 @@ def participant_join(*, space: Space, user, channel_name: str, process: str) -> 
             participant=participant,
             user=user,
             process=process,
-            seen_at=now,
+            seen_at=timezone.now(),
         )
         if not was_present:
             if participant.left_at is not None:
                 participant.left_at = None
                 participant.save(update_fields=["left_at"])
+            joined = {
+                "type": "participant_joined",
+                "participant": participant_view(participant, present=True),
+            }
             if participant.role == Role.LISTENER:
-                count = listener_count(space_id=space.pk)
-                if count <= protocol.LISTENERS_SHOWN:
-                    publish_on_commit(
-                        space.pk,
-                        {
-                            "type": "participant_joined",
-                            "participant": participant_view(participant, present=True),
-                        },
-                    )
-                _publish_listener_count(space, count)
+                audience = _audience_add(space.pk, listeners=1)
+                if audience.listeners <= protocol.LISTENERS_SHOWN:
+                    publish_on_commit(space.pk, joined)
+                _publish_listener_count(space, audience)
             else:
-                publish_on_commit(
-                    space.pk,
-                    {
-                        "type": "participant_joined",
-                        "participant": participant_view(participant, present=True),
-                    },
-                )
+                publish_on_commit(space.pk, joined)
     return participant
 
 
 def _participant_gone(space: Space, p: Participant, *, reason: str, at: dt.datetime) -> None:
-    """`p` has no live connection any more. Call with the Space locked."""
+    """`p` has no live connection any more. Call with the Space locked, or, for a listener with no
+    raised hand and no invitation (nothing on stage changes), with only p's row locked."""
     p.left_at = at
     p.save(update_fields=["left_at"])
     _clear_hand(space, p, "left")
     _clear_invite(space, p, "left")
     publish_on_commit(space.pk, {"type": "participant_left", "user_id": p.user_id, "reason": reason})
     if p.role == Role.LISTENER:
-        _publish_listener_count(space)
+        _publish_listener_count(space, _audience_add(space.pk, listeners=-1))
+
+
+def _plain_listener(p: Participant) -> bool:
+    """Leaving changes nothing on stage: no seat, no raised hand, no invitation to clear."""
+    return p.role == Role.LISTENER and p.hand_raised_at is None and p.invited_at is None
 
 
 def connection_close(*, channel_name: str) -> None:
-    """A socket closed (with or without a goodbye). When it was the person's last, they have left."""
+    """A socket closed (with or without a goodbye). When it was the person's last, they have left.
+    A plain listener's leave locks only their own row; anyone else's takes the Space lock first
+    (always Space before Participant, as stage actions do), since their hand, invitation or seat
+    is stage state."""
+    conn = Connection.objects.filter(channel_name=channel_name).select_related("participant").first()
+    if conn is None:
+        return  # already swept, or the Space ended
     with transaction.atomic():
-        conn = Connection.objects.filter(channel_name=channel_name).first()
-        if conn is None:
-            return  # already swept, or the Space ended
-        space = Space.objects.select_for_update().get(pk=conn.space_id)
-        conn.delete()
+        space = None if _plain_listener(conn.participant) else _lock_space(conn.space_id)
+        p = Participant.objects.select_for_update().get(pk=conn.participant_id)
+        if space is None and not _plain_listener(p):  # raised a hand or was invited meanwhile
+            transaction.set_rollback(True)
+        else:
+            if not Connection.objects.filter(pk=conn.pk).delete()[0]:
+                return  # swept, or closed by another path, meanwhile
+            if p.removed_at is None and not _is_present(p):
+                space = space or Space.objects.get(pk=conn.space_id)
+                _participant_gone(space, p, reason="left", at=timezone.now())
+            return
+    with transaction.atomic():  # the rare case above, again with the Space locked
+        space = _lock_space(conn.space_id)
         p = Participant.objects.select_related("user").get(pk=conn.participant_id)
+        if not Connection.objects.filter(pk=conn.pk).delete()[0]:
+            return
         if p.removed_at is None and not _is_present(p):
             _participant_gone(space, p, reason="left", at=timezone.now())
 
@@ -502,11 +581,11 @@ def presence_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     cutoff = presence_cutoff(now)
     grace_cutoff = now - dt.timedelta(seconds=settings.SPACES_HOST_GRACE_SECONDS)
-    stats = {"stale": 0, "gone": 0, "unseated": 0, "ended": 0}
+    stats = {"stale": 0, "gone": 0, "unseated": 0, "ended": 0, "recounted": 0}
 
     for space_id in set(Connection.objects.filter(seen_at__lt=cutoff).values_list("space_id", flat=True)):
         with transaction.atomic():
-            space = Space.objects.select_for_update().get(pk=space_id)
+            space = _lock_space(space_id)
             stale = Connection.objects.filter(space=space, seen_at__lt=cutoff)
             last_seen = dict(
                 stale.values("participant_id")
@@ -523,14 +602,14 @@ def presence_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
         GuestConnection.objects.filter(seen_at__lt=cutoff).values_list("space_id", flat=True)
     ):
         with transaction.atomic():
-            space = Space.objects.select_for_update().get(pk=space_id)
+            space = _lock_space(space_id)
             stale = list(GuestConnection.objects.filter(space=space, seen_at__lt=cutoff))
             GuestConnection.objects.filter(pk__in=[g.pk for g in stale]).delete()
             stats["stale"] += len(stale)
             if space.state == Space.State.LIVE:
                 for guest in stale:
                     _guest_gone(space, guest.signal_id)
-                _publish_listener_count(space)
+                _publish_listener_count(space, audience_recount(space_id=space.pk))
 
     present = Exists(fresh_connections(cutoff=cutoff).filter(participant=OuterRef("pk")))
     absent_seats = Participant.objects.filter(
@@ -541,7 +620,7 @@ def presence_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     ).filter(~present)
     for p in absent_seats.select_related("user"):
         with transaction.atomic():
-            space = Space.objects.select_for_update().get(pk=p.space_id)
+            space = _lock_space(p.space_id)
             p.refresh_from_db()
             if space.state == Space.State.LIVE and p.on_stage and not _is_present(p):
                 _set_role(space, p, Role.LISTENER, by_id=None)
@@ -561,6 +640,17 @@ def presence_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
             except NotLive:
                 continue  # someone else ended it first
             stats["ended"] += 1
+
+    # Audiences are kept by +1/-1 as people come and go; recount them from the presence rows
+    # (the truth) so that whatever drifted (a process killed between its write and its commit
+    # hook, sockets that went stale) is right again after one sweep.
+    for space_id in Space.objects.filter(state=Space.State.LIVE).values_list("pk", flat=True):
+        before = Audience.objects.filter(space_id=space_id).values_list("seq", flat=True).first()
+        audience = audience_recount(space_id=space_id)
+        if audience.seq != before:
+            stats["recounted"] += 1
+            with transaction.atomic():
+                _publish_listener_count(Space(pk=space_id), audience)
     return stats
 
 
@@ -758,6 +848,8 @@ def participant_remove(*, space: Space, by, user_id: int) -> Participant:
         p.removed_at = p.left_at = now
         p.removed_by = by
         p.save()
+        if was_listener and _is_present(p):
+            _audience_add(space.pk, listeners=-1)
         Connection.objects.filter(participant=p).delete()
         # An enforcement action: apps above rooms record it in this transaction (moderation's audit log).
         hooks.participant_removed.send(sender=Participant, space=space, participant=p, by=by)
@@ -934,7 +1026,7 @@ def guest_join(*, space: Space, guest_key: str, ip: str, channel_name: str, proc
     isn't live, is for signed-in listeners only or sells tickets — and (GuestLimit) when the address
     already has SPACES_GUEST_SOCKETS_PER_IP guest sockets open, in any Space."""
     with transaction.atomic():
-        space = _lock(space.pk, live=False)
+        space = Space.objects.get(pk=space.pk)  # no lock: a guest's arrival doesn't touch the stage
         refusal = guest_refusal(space=space)
         if refusal:
             raise SignInRequired(refusal) if space.signed_in_only else EntryRefused(refusal)
@@ -944,6 +1036,9 @@ def guest_join(*, space: Space, guest_key: str, ip: str, channel_name: str, proc
                 f"Too many people are listening without an account from your network ({cap} at once). "
                 "Close another tab that's listening, or sign in to listen."
             )
+        # Two tabs of one guest opening at the very same moment may both count; the sweep's
+        # recount corrects that.
+        here = fresh_guest_connections().filter(space=space, guest_key=guest_key).exists()
         guest = GuestConnection.objects.create(
             channel_name=channel_name,
             space=space,
@@ -952,7 +1047,7 @@ def guest_join(*, space: Space, guest_key: str, ip: str, channel_name: str, proc
             process=process,
             seen_at=timezone.now(),
         )
-        _publish_listener_count(space)
+        _publish_listener_count(space, None if here else _audience_add(space.pk, guests=1))
     return guest
 
 
@@ -967,12 +1062,14 @@ def guest_close(*, channel_name: str) -> None:
         guest = GuestConnection.objects.filter(channel_name=channel_name).first()
         if guest is None:
             return  # already swept, or the Space ended
-        space = Space.objects.select_for_update().get(pk=guest.space_id)
+        space = Space.objects.get(pk=guest.space_id)
         signal_id = guest.signal_id
-        guest.delete()
+        if not GuestConnection.objects.filter(pk=guest.pk).delete()[0]:
+            return
         if space.state == Space.State.LIVE:
             _guest_gone(space, signal_id)
-            _publish_listener_count(space)
+            still_here = fresh_guest_connections().filter(space=space, guest_key=guest.guest_key).exists()
+            _publish_listener_count(space, None if still_here else _audience_add(space.pk, guests=-1))
 
 
 def _fresh_guest(space: Space, pk: int) -> GuestConnection | None:

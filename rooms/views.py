@@ -22,7 +22,7 @@ from .guests import GUEST_COOKIE, guest_key_from_cookie, guest_remember
 from .hooks import space_page_extra
 from .models import Recording, Space
 from .previews import space_page_url, space_preview
-from .selectors import hosted_spaces_with_summaries, listener_count
+from .selectors import audience_count, hosted_spaces_with_summaries
 
 
 @login_required
@@ -131,7 +131,7 @@ def space_embed(request: HttpRequest, space_id: int) -> HttpResponse:
             status = 403
         else:
             context["config"] = _live_config(request, space, leave_url=None)
-            context["listeners"] = listener_count(space_id=space.pk)
+            context["listeners"] = audience_count(space_id=space.pk)[0]
     response = render(request, "rooms/embed.html", context, status=status)
     response["Content-Security-Policy"] = f"frame-ancestors {settings.SPACES_EMBED_FRAME_ANCESTORS}"
     if not request.user.is_authenticated:

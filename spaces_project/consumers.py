@@ -3,8 +3,10 @@
 Server → client (the whole schema; docs/protocol.md):
   {"type": "home", "live_bar": str, "live_now": str}   the two sections' HTML, as the page renders
                                                        them: on connect, on `sync`, and at most once
-                                                       a second while Spaces start, end, change
-                                                       stage or listener counts
+                                                       a second while Spaces start, end or change
+                                                       stage, and at most once per
+                                                       SPACES_HOME_COUNT_SECONDS for listener
+                                                       counts alone
   {"type": "error", "code": str, "message": str}       a frame was refused (bad_json, too_large,
                                                        unknown_type, rate_limited); the socket stays
 Client → server: {"type": "sync"} only, answered with "home".
@@ -21,6 +23,7 @@ import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.template.loader import render_to_string
 
 from accounts.ratelimit import FrameLimiter
@@ -47,6 +50,7 @@ class HomeConsumer(AsyncJsonWebsocketConsumer):
         self.viewer = self.scope.get("user")
         self.limiter = FrameLimiter(notification_rules.FRAME_LIMITS)
         self.last_sent = 0.0
+        self.due = 0.0  # when the pending timer fires
         self.timer: asyncio.TimerHandle | None = None
         self.task: asyncio.Task | None = None
         await self.channel_layer.group_add(HOME_GROUP, self.channel_name)
@@ -66,15 +70,26 @@ class HomeConsumer(AsyncJsonWebsocketConsumer):
     async def home_changed(self, event):
         """A hint from rooms: send fresh sections now if the last send was a second ago, else when
         the second is up; hints in between are folded into that one send."""
-        if self.timer is not None or (self.task is not None and not self.task.done()):
-            if self.timer is None:
-                self._schedule(HOME_INTERVAL)
-            return
-        self._schedule(max(0.0, self.last_sent + HOME_INTERVAL - time.monotonic()))
+        self._hint(HOME_INTERVAL)
 
-    def _schedule(self, delay: float) -> None:
-        loop = asyncio.get_running_loop()
-        self.timer = loop.call_later(delay, self._fire)
+    async def home_counts(self, event):
+        """A hint that only listener counts changed: the same, at most once per
+        SPACES_HOME_COUNT_SECONDS."""
+        self._hint(max(HOME_INTERVAL, settings.SPACES_HOME_COUNT_SECONDS))
+
+    def _hint(self, interval: float) -> None:
+        now = time.monotonic()
+        if self.task is not None and not self.task.done():
+            # A send is under way: the hint's news may have missed it, so one more send follows.
+            due = now + interval
+        else:
+            due = max(now, self.last_sent + interval)
+        if self.timer is not None:
+            if self.due <= due:
+                return  # an earlier send is already coming
+            self.timer.cancel()
+        self.due = due
+        self.timer = asyncio.get_running_loop().call_later(due - now, self._fire)
 
     def _fire(self) -> None:
         self.timer = None

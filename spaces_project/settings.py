@@ -405,6 +405,10 @@ TURN_TTL = env_int("TURN_TTL", 6 * 3600)
 # The live bar and "Live now" list are the same for everyone; each process recomputes them at most
 # this often (seconds). 0 turns the cache off.
 SPACES_HOME_CACHE_SECONDS = env_int("SPACES_HOME_CACHE_SECONDS", 3)
+# An open home page re-reads for listener counts alone at most this often (a join storm in one
+# Space would otherwise re-render every home page each second); starts, ends and stage changes
+# still reach it within a second.
+SPACES_HOME_COUNT_SECONDS = env_int("SPACES_HOME_COUNT_SECONDS", 2)
 # What one person sees of their own (home's "Upcoming" list, the bell's unread count) is kept this
 # long in the cache, and forgotten at once when it changes (run Redis as the cache when you serve
 # with more than one process, so every process hears of the change). 0 turns it off.

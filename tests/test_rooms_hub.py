@@ -121,3 +121,36 @@ async def test_a_socket_closed_under_the_hub_does_not_cost_the_others_the_event(
     await hub.deliver({"type": "listener_count", "count": 12})
     await settle()
     assert before.kinds() == after.kinds() == ["muted", "listener_count"]
+
+
+async def test_a_count_older_than_one_already_held_is_dropped():
+    # Two writers' counts can reach the hub in the other order; the newer (higher seq) wins.
+    listener = Socket()
+    hub = SpaceHub(1, on_empty=lambda _: None)
+    hub.members.add(listener)
+    await hub.deliver({"type": "listener_count", "count": 1000, "guests": 0, "seq": 1001})
+    await hub.deliver({"type": "listener_count", "count": 999, "guests": 0, "seq": 1000})
+    await settle()
+    assert [event["count"] for _, event in listener.frames] == [1000]
+
+
+async def test_the_shared_snapshot_is_kept_until_an_event_may_change_it():
+    hub = SpaceHub(1, on_empty=lambda _: None)
+    assert hub.shared_snapshot() == (None, 0)
+    shared, generation = hub.shared_snapshot()
+    hub.keep_shared_snapshot({"v": 3}, generation)
+    assert hub.shared_snapshot()[0] == {"v": 3}
+    await hub.deliver({"type": "listener_count", "count": 5, "guests": 0, "seq": 9})
+    await hub.deliver({"type": "reaction", "user_id": 7, "emoji": "💯"})
+    assert hub.shared_snapshot()[0] == {"v": 3}  # counts and reactions aren't in it
+    await hub.deliver({"type": "muted", "v": 4, "user_id": 7, "muted": True, "by": 7})
+    assert hub.shared_snapshot()[0] is None
+
+
+async def test_a_shared_snapshot_read_before_an_event_arrived_is_not_kept():
+    hub = SpaceHub(1, on_empty=lambda _: None)
+    _, generation = hub.shared_snapshot()
+    # The read happens; meanwhile an event (maybe committed after the read) reaches the hub.
+    await hub.deliver({"type": "hand_raised", "v": 5, "hand": {"user_id": 8}})
+    hub.keep_shared_snapshot({"v": 4}, generation)
+    assert hub.shared_snapshot()[0] is None

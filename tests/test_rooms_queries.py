@@ -17,7 +17,7 @@ Role = Participant.Role
 
 def crowd(space: Space, users: list[User], *, role: str = Role.LISTENER) -> None:
     """Seat `users` in `space` with one fresh connection each, in bulk (the join path is tested
-    elsewhere; here only the reads are measured)."""
+    elsewhere; here only the reads are measured), and recount its audience."""
     from django.utils import timezone
 
     now = timezone.now()
@@ -40,6 +40,8 @@ def crowd(space: Space, users: list[User], *, role: str = Role.LISTENER) -> None
             for p in participants
         ]
     )
+    # Rows written behind the services' back: count the audience as the presence sweep would.
+    services.audience_recount(space_id=space.pk)
 
 
 @pytest.fixture

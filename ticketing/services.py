@@ -117,7 +117,7 @@ def ticket_settings_save(
         raise ValidationError(f"Offer between 1 and {rules.MAX_CAPACITY:,} tickets.", code="capacity_range")
     now = timezone.now()
     with transaction.atomic():
-        space = Space.objects.select_for_update().get(pk=space.pk)
+        space = Space.objects.select_for_update(no_key=True).get(pk=space.pk)
         if space.state not in (Space.State.SCHEDULED, Space.State.LIVE):
             raise ValidationError("Tickets can only be sold for a scheduled or live Space.")
         ts = TicketSettings.objects.select_for_update().filter(space=space).first()

@@ -54,7 +54,7 @@ _SPEAKER_CACHE = 512
 
 
 def _host_space(space: Space, by, doing: str) -> Space:
-    space = Space.objects.select_for_update().get(pk=space.pk)
+    space = Space.objects.select_for_update(no_key=True).get(pk=space.pk)
     if by is None or by.pk != space.host_id:
         raise RoomForbidden(f"Only the host can {doing} this transcript.")
     if space.state != Space.State.ENDED:
@@ -272,7 +272,7 @@ def transcript_improve(*, space_id: int) -> int:
     texts = _redecode(lines)
     changed = 0
     with transaction.atomic():
-        space = Space.objects.select_for_update().select_related("host").get(pk=space_id)
+        space = Space.objects.select_for_update(no_key=True).select_related("host").get(pk=space_id)
         transcript, _ = Transcript.objects.select_for_update().get_or_create(space=space)
         if transcript.deleted_at is None:
             current = {line.pk: line for line in CaptionLine.objects.filter(pk__in=texts)}
