@@ -14,8 +14,9 @@ The path, all through the notifications outbox:
 
 Both tasks are acks_late: a worker that dies mid-task leaves its message to be run again. The
 beat's sweep stays the safety net: rows a dead worker had claimed are taken over by it after the
-claim timeout and sent like any other. A Space that has ended by the time a chunk runs is not announced (the chunk
-writes nothing, and rows already written are cancelled at send time by `outbox_rows_not_owed`).
+claim timeout and sent like any other. A Space that has ended by the time a chunk runs is not
+announced (the chunk writes nothing, and rows already written are cancelled at send time by
+`outbox_rows_not_owed`).
 
 One notice per person per Space: the rows share their dedupe key with the "is live" notice of a
 reminder (`rooms.reminders.SPACE_LIVE`), which is written first, in the starting transaction. A
