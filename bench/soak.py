@@ -172,11 +172,16 @@ class Soak:
     async def listener(self, i: int, key: str) -> None:
         period = self.args.reconnect_s
         await asyncio.sleep(random.uniform(0, period))  # spread the first joins out
+        attempt = 0
         while True:
             ws = await self.join(key, "listener")
             if ws is None:
-                await asyncio.sleep(1)
+                # Back off as the page does (static/js/socket.js): 0.5 s doubling to 10 s, jittered.
+                attempt += 1
+                base = min(10.0, 0.5 * 2 ** min(attempt - 1, 5))
+                await asyncio.sleep(random.uniform(base / 2, base))
                 continue
+            attempt = 0
             self.open[i] = ws
             reader = asyncio.create_task(self.watch(ws, "listener"))
             stay = random.uniform(0.5 * period, 1.5 * period)

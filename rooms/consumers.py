@@ -41,6 +41,17 @@ def _snapshot(space: Space, viewer, shared: dict | None) -> tuple[dict, dict]:
     return space_snapshot(space=space, viewer=viewer, shared=shared), shared
 
 
+def _shared_names(shared: dict, viewer) -> bool:
+    """Whether a kept shared snapshot part can stand for `viewer`: it shows them (on stage or
+    among the listeners it names), or it cannot (a guest, or a listener list already full, where
+    newcomers are counted but not named)."""
+    if not getattr(viewer, "is_authenticated", False):
+        return True
+    if len(shared["listeners"]) >= protocol.LISTENERS_SHOWN:
+        return True
+    return any(p["user_id"] == viewer.pk for p in (*shared["stage"], *shared["listeners"]))
+
+
 # Action type -> the service it calls. Each is called as fn(space=, by=, **fields).
 SERVICES = {
     "hand_raise": services.hand_raise,
@@ -255,6 +266,10 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         # The part every viewer shares comes from this process's hub when it has it, so a storm
         # of arrivals reads it about once; each socket still gets it after subscribing.
         shared, generation = self.hub.shared_snapshot()
+        if shared is not None and not _shared_names(shared, self.user):
+            # Kept before our own arrival reached this process: our own `participant_joined` is
+            # not sent to us (hub_deliver), so we would be missing from our own listener list.
+            shared = None
         snapshot, shared = await database_sync_to_async(_snapshot)(self.space, self.user, shared)
         self.hub.keep_shared_snapshot(shared, generation)
         if self.finished:

@@ -56,6 +56,26 @@ async def test_snapshot_describes_the_room_for_each_person(people):
     await h.close()
 
 
+async def test_a_listener_is_in_their_own_snapshot_when_the_hub_kept_one_from_before(people, monkeypatch):
+    """The hub keeps the shared part of the snapshot; over Redis the newcomer's own arrival may
+    reach the hub after their snapshot is made, and their own `participant_joined` is not sent to
+    them, so a part kept from before they joined must not be used for them."""
+    from rooms.events import SpaceHub
+    from rooms.selectors import space_snapshot_shared
+
+    space, host, alice, bob = people
+    h = await connect(space, host)
+    a = await connect(space, alice)
+    before_bob = await db(space_snapshot_shared)(space_id=space.pk)
+    assert [p["user_id"] for p in before_bob["listeners"]] == [alice.pk]
+    monkeypatch.setattr(SpaceHub, "shared_snapshot", lambda hub: (before_bob, 0))
+    b = await connect(space, bob)
+    assert [p["user_id"] for p in b.snapshot["listeners"]] == [alice.pk, bob.pk]
+    assert b.snapshot["listener_count"] == 2
+    for socket in (b, a, h):
+        await socket.close()
+
+
 async def test_anonymous_visitor_is_told_to_sign_in_where_the_host_wants_signed_in_listeners(people):
     space, *_ = people
     await db(Space.objects.filter(pk=space.pk).update)(signed_in_only=True)
