@@ -96,8 +96,11 @@ class HomeConsumer(AsyncJsonWebsocketConsumer):
         self.task = asyncio.ensure_future(self._send_home())
 
     async def _send_home(self):
+        frame = await self._frame()
+        await self.send_json(frame)
+        # Counted from when a frame leaves, not from when its render began: a slow render must not
+        # bring the next frame closer than the interval on the page.
         self.last_sent = time.monotonic()
-        await self.send_json(await self._frame())
 
     @database_sync_to_async
     def _frame(self) -> dict:
