@@ -265,17 +265,16 @@ def _unread_counts(user_ids: set[int]) -> dict[int, int]:
     return dict(rows)
 
 
-def push(*, notifications: list[Notification]) -> None:
+def push(*, notifications: list[Notification], online: set[int]) -> None:
     """Tell the people's open tabs, if any, in one event loop. Best effort: the list page is the record.
 
-    Only people whose bell socket marked them online (`selectors.online_among`) are sent anything:
-    a go-live chunk of 500 followers, most of them away, costs a group_send per person who is
-    looking, not per person. Each event carries the person's unread count.
+    Only people whose bell socket marked them online (`online`, from `selectors.online_among`)
+    are sent anything: a go-live chunk of 500 followers, most of them away, costs a group_send per
+    person who is looking, not per person. Each event carries the person's unread count.
     """
     layer = get_channel_layer()
     if layer is None or not notifications:
         return
-    online = selectors.online_among(user_ids=sorted({n.user_id for n in notifications}))
     notifications = [n for n in notifications if n.user_id in online]
     if not notifications:
         return
@@ -376,9 +375,9 @@ def _wants_email(delivery: Delivery, opted_out: set[int]) -> bool:
     return bool(user.email and user.is_active and user.pk not in opted_out)
 
 
-def _send_in_app(rows: list[Delivery]) -> list[Notification]:
+def _send_in_app(rows: list[Delivery], online: set[int]) -> list[Notification]:
     """Write the in-app notices of claimed rows that owe no email and mark the rows sent, in one
-    transaction of bulk statements. Returns the notices that are new (to push)."""
+    transaction of bulk statements. Returns the new notices of the people in `online` (to push)."""
     token = rows[0].claim_token
     ids = [r.pk for r in rows]
     with _outbox_transaction():
@@ -407,14 +406,8 @@ def _send_in_app(rows: list[Delivery]) -> list[Notification]:
     # bulk_create sends no post_save: forget the bells' cached counts here.
     cache.delete_many([selectors.unread_key(r.recipient_id) for r in new])
     # Only the notices of people with a page open are pushed (`push`): read back only those.
-    online = selectors.online_among(user_ids=sorted({r.recipient_id for r in new}))
-    if not online:
-        return []
-    return list(
-        Notification.objects.filter(delivery_id__in=[r.pk for r in new if r.recipient_id in online]).order_by(
-            "pk"
-        )
-    )
+    pushed = [r.pk for r in new if r.recipient_id in online]
+    return list(Notification.objects.filter(delivery_id__in=pushed).order_by("pk")) if pushed else []
 
 
 def send_batch(*, ids: list[int]) -> dict[str, int]:
@@ -443,13 +436,14 @@ def _send_claimed(rows: list[Delivery], counts: Counter[str]) -> dict[str, int]:
     _recipients_attach(rows)
     opted_out = _opted_out(rows)
     not_owed = hooks.not_owed(rows)
+    online = selectors.online_among(user_ids=sorted({r.recipient_id for r in rows}))
     mailer = LazyConnection()
     sent: list[Notification] = []
     # Rows that owe no email (in-app only: a go-live notice to a follower who did not ask for
     # email) are written and marked in a few bulk statements; only emails go one by one.
     in_app = [r for r in rows if r.pk not in not_owed and not _wants_email(r, opted_out)]
     if in_app:
-        sent += _send_in_app(in_app)
+        sent += _send_in_app(in_app, online)
         counts["sent"] += len(in_app)
         done = {r.pk for r in in_app}
         rows = [r for r in rows if r.pk not in done]
@@ -483,5 +477,5 @@ def _send_claimed(rows: list[Delivery], counts: Counter[str]) -> dict[str, int]:
             counts["sent"] += 1
     finally:
         mailer.close()
-        push(notifications=sent)
+        push(notifications=sent, online=online)
     return {k: v for k, v in counts.items() if v}
