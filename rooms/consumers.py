@@ -8,6 +8,7 @@ reach it through this process's ``SpaceHub`` (rooms/events.py); messages for thi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -145,6 +146,17 @@ def encodable(message: Any) -> bool:
     return True
 
 
+_running: set[asyncio.Task] = set()
+
+
+def _keep(task: asyncio.Task) -> asyncio.Task:
+    """Hold a strong reference to `task` until it is done (the loop keeps only weak ones), so
+    work that must outlive a cancelled consumer is not collected half-way."""
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return task
+
+
 class SpaceConsumer(AsyncWebsocketConsumer):
     space: Space | None = None
     hub: SpaceHub | None = None
@@ -153,6 +165,29 @@ class SpaceConsumer(AsyncWebsocketConsumer):
     captions_shown = True  # the page hid captions (`captions_view`): no `captions` frames are sent
     ending_ref: str | None = None  # the ref of this socket's space_end, answered before the close
     guest: GuestConnection | None = None  # listening without an account (docs/protocol.md, "Guests")
+    entry: asyncio.Task | None = None  # the join (participant_join or guest_join), once started
+    release: asyncio.Task | None = None  # undoing what connect did (`_release`), once started
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # daphne cancels an instance still busy 10 s after its client left (say, a join
+            # queued behind the database thread in a storm); `disconnect` then never runs, so
+            # what connect did is undone here: no presence row or hub membership outlives it.
+            await self._released()
+
+    async def _released(self) -> None:
+        """Run `_release` once, to the end even if this instance is cancelled meanwhile."""
+        if self.release is None:
+            self.release = _keep(asyncio.ensure_future(self._release()))
+        await asyncio.shield(self.release)
+
+    async def _enter(self, join, **kwargs):
+        """Run a join service in the database thread; it finishes (and `_release` waits for it)
+        even if this instance is cancelled while waiting."""
+        self.entry = _keep(asyncio.ensure_future(database_sync_to_async(join)(**kwargs)))
+        return await asyncio.shield(self.entry)
 
     async def connect(self) -> None:
         self.space_id = int(self.scope["url_route"]["kwargs"]["space_id"])
@@ -178,8 +213,12 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         self.hub = hub_for(self.space_id)
         await self.hub.add(self)
         try:
-            await database_sync_to_async(services.participant_join)(
-                space=space, user=self.user, channel_name=self.channel_name, process=PROCESS_ID
+            await self._enter(
+                services.participant_join,
+                space=space,
+                user=self.user,
+                channel_name=self.channel_name,
+                process=PROCESS_ID,
             )
         except services.RoomError as exc:
             await self._refuse(protocol.CLOSE_REFUSED, exc.message)
@@ -208,8 +247,13 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         self.hub = hub_for(self.space_id)
         await self.hub.add(self)
         try:
-            self.guest = await database_sync_to_async(services.guest_join)(
-                space=space, guest_key=key, ip=ip, channel_name=self.channel_name, process=PROCESS_ID
+            self.guest = await self._enter(
+                services.guest_join,
+                space=space,
+                guest_key=key,
+                ip=ip,
+                channel_name=self.channel_name,
+                process=PROCESS_ID,
             )
         except services.GuestLimit as exc:
             await self._refuse(protocol.CLOSE_GUEST_LIMIT, exc.message)
@@ -226,19 +270,26 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         await self._send_snapshot()
 
     async def disconnect(self, code: int) -> None:
+        await self._released()
+
+    async def _release(self) -> None:
         self.finished = True
         if self.hub is not None:
             await self.hub.discard(self)
         if self.media is not None:
             await self.media.close()
-        if self.guest is not None and self.joined:
-            self.joined = False
+        if self.entry is None:
+            return
+        try:
+            await self.entry  # a join still in the database thread finishes first
+        except Exception:
+            return  # refused or failed: nothing was written
+        self.joined = False
+        if self.guest is not None or self.user is None or not self.user.is_authenticated:
             await database_sync_to_async(services.guest_close)(channel_name=self.channel_name)
             return
-        if self.joined:
-            self.joined = False
-            await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
-            await database_sync_to_async(services.connection_close)(channel_name=self.channel_name)
+        await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
+        await database_sync_to_async(services.connection_close)(channel_name=self.channel_name)
 
     async def _refuse(self, code: int, message: str) -> None:
         if self.hub is not None:

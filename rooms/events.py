@@ -116,6 +116,8 @@ _pending: set[asyncio.Task] = set()
 class LocalSocket(Protocol):
     """What the hub needs from a consumer."""
 
+    channel_name: str
+
     async def hub_deliver(self, event: dict[str, Any], text: str) -> None: ...
 
     async def hub_close(self, code: int) -> None: ...
@@ -319,3 +321,8 @@ def hub_for(space_id: int) -> SpaceHub:
 def local_space_ids() -> list[int]:
     """Spaces with sockets open in this process (this event loop)."""
     return list(_loop_hubs())
+
+
+def local_channel_names() -> list[str]:
+    """The channel names of the sockets open in this process (this event loop), in any Space."""
+    return [member.channel_name for hub in _loop_hubs().values() for member in hub.members]

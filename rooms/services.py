@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -554,11 +555,21 @@ def connection_close(*, channel_name: str) -> None:
             _participant_gone(space, p, reason="left", at=timezone.now())
 
 
-def connection_heartbeat(*, process: str) -> int:
-    """This process's sockets are alive: one UPDATE for all of them (and one for its guests')."""
+HEARTBEAT_BATCH = 500  # channel names per UPDATE (well under SQLite's 32,766 parameters)
+
+
+def connection_heartbeat(*, process: str, channel_names: Iterable[str]) -> int:
+    """This process's sockets named in `channel_names` are alive: their rows (and their guests')
+    are refreshed, a few UPDATEs for thousands. A row of this process whose socket it no longer
+    holds is left to go stale, so the sweep clears it."""
     now = timezone.now()
-    guests = GuestConnection.objects.filter(process=process).update(seen_at=now)
-    return Connection.objects.filter(process=process).update(seen_at=now) + guests
+    names = list(channel_names)
+    fresh = 0
+    for i in range(0, len(names), HEARTBEAT_BATCH):
+        batch = names[i : i + HEARTBEAT_BATCH]
+        fresh += Connection.objects.filter(process=process, channel_name__in=batch).update(seen_at=now)
+        fresh += GuestConnection.objects.filter(process=process, channel_name__in=batch).update(seen_at=now)
+    return fresh
 
 
 def participant_leave(*, space: Space, by) -> None:

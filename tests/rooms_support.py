@@ -104,9 +104,8 @@ class Peer:
         await self.ws.disconnect()
 
 
-async def connect(
-    space_or_id, user, *, origin: bytes = b"http://127.0.0.1", expect_snapshot: bool = True
-) -> Peer:
+async def open_socket(space_or_id, user, *, origin: bytes = b"http://127.0.0.1") -> WebsocketCommunicator:
+    """A websocket to the Space, accepted (the server accepts before it checks entry)."""
     from spaces_project.asgi import application
 
     space_id = getattr(space_or_id, "pk", space_or_id)
@@ -117,6 +116,13 @@ async def connect(
     communicator = WebsocketCommunicator(application, f"/ws/spaces/{space_id}/", headers=headers)
     connected, _ = await communicator.connect(timeout=5)
     assert connected
+    return communicator
+
+
+async def connect(
+    space_or_id, user, *, origin: bytes = b"http://127.0.0.1", expect_snapshot: bool = True
+) -> Peer:
+    communicator = await open_socket(space_or_id, user, origin=origin)
     first = await communicator.receive_json_from(timeout=5)
     if expect_snapshot:
         assert first["type"] == "snapshot", first

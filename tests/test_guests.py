@@ -225,7 +225,7 @@ def test_the_presence_sweep_removes_dead_guests_and_tells_the_count(room):
     stats = services.presence_sweep()
     assert stats["stale"] == 1
     assert list(GuestConnection.objects.values_list("channel_name", flat=True)) == ["live.1"]
-    services.connection_heartbeat(process="here")
+    assert services.connection_heartbeat(process="here", channel_names=["live.1"]) == 1
     services.space_end(space=space, by=space.host)
     assert not GuestConnection.objects.exists()
 

@@ -1,15 +1,19 @@
 """The Space websocket on the real ASGI application (origin check, session auth, routing)."""
 
+import asyncio
 import json
+import threading
 
 import pytest
 from channels.db import database_sync_to_async as db
 
 from accounts import services as accounts_services
 from rooms import protocol, services
+from rooms.events import local_space_ids
 from rooms.models import Connection, Participant, Space
+from rooms.selectors import space_snapshot
 from tests.factories import UserFactory
-from tests.rooms_support import connect, live_space, make_host
+from tests.rooms_support import connect, live_space, make_host, open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,6 +58,42 @@ async def test_snapshot_describes_the_room_for_each_person(people):
     assert (await h.until("listener_count"))["count"] == 1
     await a.close()
     await h.close()
+
+
+async def test_a_socket_cancelled_mid_join_leaves_no_presence_behind(people, monkeypatch):
+    """daphne cancels an application instance still busy 10 s after its client left (in a storm, a
+    join queued behind the database thread), and again every second until it is done; `disconnect`
+    never runs. The join still commits in the database thread: its row, its count and its place in
+    the hub must go with the socket all the same, or the heartbeat keeps a ghost listener forever."""
+    space, host, alice, _ = people
+    started, go_on = threading.Event(), threading.Event()
+    real_join = services.participant_join
+
+    def slow_join(**kwargs):
+        started.set()
+        go_on.wait(10)
+        return real_join(**kwargs)
+
+    monkeypatch.setattr(services, "participant_join", slow_join)
+    socket = await open_socket(space, alice)
+    assert await asyncio.to_thread(started.wait, 5)
+    socket.future.cancel()  # the client is long gone; daphne kills the instance
+    await asyncio.sleep(0.05)
+    socket.future.cancel()  # and again a second later, while it cleans up
+    go_on.set()
+    with pytest.raises(asyncio.CancelledError):
+        await socket.future
+
+    def state():
+        p = Participant.objects.get(space=space, user=alice)
+        count = space_snapshot(space=space, viewer=host)["listener_count"]
+        return Connection.objects.filter(user=alice).count(), p.left_at is not None, count
+
+    deadline = asyncio.get_running_loop().time() + 5
+    while await db(state)() != (0, True, 0) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    assert await db(state)() == (0, True, 0)
+    assert space.pk not in local_space_ids()  # nothing left in this process's hub
 
 
 async def test_a_listener_is_in_their_own_snapshot_when_the_hub_kept_one_from_before(people, monkeypatch):

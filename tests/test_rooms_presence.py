@@ -61,11 +61,28 @@ def test_sockets_of_a_dead_process_stop_counting_once_stale(settings):
 def test_heartbeat_keeps_a_process_sockets_fresh(settings):
     settings.SPACES_PRESENCE_STALE_SECONDS = 60
     space = live_space()
-    join(space, process="p1")
+    _, channel = join(space, process="p1")
     age(Connection.objects.all(), 50)
-    assert services.connection_heartbeat(process="p1") == 1
+    assert services.connection_heartbeat(process="p1", channel_names=[channel]) == 1
     services.presence_sweep(now=timezone.now() + dt.timedelta(seconds=30))
     assert listener_count(space_id=space.pk) == 1
+
+
+def test_heartbeat_leaves_a_row_whose_socket_the_process_no_longer_holds(settings, monkeypatch):
+    """A socket whose goodbye never ran (its consumer cancelled by the server mid-join) keeps no row
+    alive: the heartbeat refreshes only the sockets the process holds, so the sweep clears it."""
+    settings.SPACES_PRESENCE_STALE_SECONDS = 60
+    monkeypatch.setattr(services, "HEARTBEAT_BATCH", 2)  # several UPDATEs, as with thousands
+    space = live_space()
+    held = [join(space, process="p1")[1] for _ in range(3)]
+    orphan, _ = join(space, process="p1")
+    age(Connection.objects.all(), 50)
+    assert services.connection_heartbeat(process="p1", channel_names=held) == 3
+    stats = services.presence_sweep(now=timezone.now() + dt.timedelta(seconds=30))
+    assert (stats["stale"], stats["gone"]) == (1, 1)
+    assert set(Connection.objects.values_list("channel_name", flat=True)) == set(held)
+    assert Participant.objects.get(space=space, user=orphan).left_at is not None
+    assert space_snapshot(space=space, viewer=space.host)["listener_count"] == 3
 
 
 def test_sweep_deletes_stale_rows_and_marks_people_gone(settings):
@@ -105,12 +122,12 @@ def test_space_ends_when_the_host_is_gone_longer_than_the_grace(settings):
     host = make_host()
     space = live_space(host)
     join(space, host, process="killed")
-    join(space, process="alive")
+    _, alive_channel = join(space, process="alive")
     age(Connection.objects.filter(process="killed"), 90)
     services.presence_sweep()  # host marked gone (last seen 90 s ago): inside the grace
     assert Space.objects.get(pk=space.pk).state == Space.State.LIVE
     later = timezone.now() + dt.timedelta(seconds=31)
-    services.connection_heartbeat(process="alive")
+    services.connection_heartbeat(process="alive", channel_names=[alive_channel])
     stats = services.presence_sweep(now=later)
     assert stats["ended"] == 1
     space.refresh_from_db()
