@@ -41,10 +41,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, signed_in_session_data, signed_in_socket  # noqa: E402
+from bench.common import (  # noqa: E402
+    free_port,
+    process_cpu_seconds,
+    signed_in_session_data,
+    signed_in_socket,
+)
 from bench.ws_fanout import raise_fd_limit, start_daphne, stop  # noqa: E402
 
 EMOJI = "💯"
+# daphne runs as in production: DEBUG off (no query log or debug cursor), a real secret key (the
+# seeded sessions are signed with it), hosts named; the proxy's TLS is not part of this test.
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "soak-" + "k" * 60,
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "SECURE_SSL_REDIRECT": "0",
+}
 
 
 def rss_mb(pid: int) -> float:
@@ -237,6 +250,7 @@ async def soak(
     run = Soak(url, args)
     samples: list[tuple[float, float]] = []
     started = time.monotonic()
+    cpu_at_start = process_cpu_seconds(proc.pid), time.process_time()
     try:
         host = await run.join(host_key, "host")
         host_reader = asyncio.create_task(run.watch(host, "host"))
@@ -247,6 +261,9 @@ async def soak(
         while time.monotonic() < end:
             samples.append((time.monotonic() - started, rss_mb(proc.pid)))
             await asyncio.sleep(min(5.0, max(0.0, end - time.monotonic())))
+        server_cpu = process_cpu_seconds(proc.pid) - cpu_at_start[0]
+        client_cpu = time.process_time() - cpu_at_start[1]
+        churn_s = time.monotonic() - started
         run.churning = False
         # Everyone still churning rejoins once and stays: the final count is all of them. Those
         # not back within 120 s are counted as errors, and the figures are still printed.
@@ -284,6 +301,9 @@ async def soak(
         "rss_mb_max_after_warmup": round(max(after), 1),
         "rss_mb_end": round(samples[-1][1], 1),
         "rss_growth_pct": round(100 * (max(after) - at_warm) / at_warm, 1),
+        # Share of one core used while the churn ran: daphne runs its Python on one core (the GIL).
+        "server_cpu_pct": round(100 * server_cpu / churn_s),
+        "client_cpu_pct": round(100 * client_cpu / churn_s),
         "joins": run.joins,
         "reactions_sent": run.reactions,
         "mute_toggles": run.toggles,
@@ -345,7 +365,7 @@ def main() -> None:
     import redis
 
     redis.Redis.from_url(args.redis).flushdb()
-    env = {"DATABASE_URL": args.database, "REDIS_URL": args.redis, "DEBUG": "1"}
+    env = {"DATABASE_URL": args.database, "REDIS_URL": args.redis, **PRODUCTION}
     space_id, host_key, stage_keys, listener_keys = prepare(env, args.listeners, args.speakers)
     result = asyncio.run(soak(args, space_id, host_key, stage_keys, listener_keys, env))
     samples = result.pop("samples")

@@ -1,5 +1,6 @@
+from channels.auth import AuthMiddleware
 from django.urls import path
 
 from .consumers import NotificationConsumer
 
-websocket_urlpatterns = [path("ws/notifications/", NotificationConsumer.as_asgi())]
+websocket_urlpatterns = [path("ws/notifications/", AuthMiddleware(NotificationConsumer.as_asgi()))]

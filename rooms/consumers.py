@@ -13,6 +13,7 @@ import json
 import logging
 from typing import Any
 
+from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -158,6 +159,7 @@ def _keep(task: asyncio.Task) -> asyncio.Task:
 
 
 class SpaceConsumer(AsyncWebsocketConsumer):
+    user = None  # looked up once the socket is accepted
     space: Space | None = None
     hub: SpaceHub | None = None
     joined = False
@@ -191,13 +193,17 @@ class SpaceConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.space_id = int(self.scope["url_route"]["kwargs"]["space_id"])
-        self.user = self.scope.get("user")
         self.ready = False
         self.backlog: list[tuple[dict, str]] = []
         self.finished = False
         self.limiter = FrameLimiter(rules.FRAME_LIMITS, rules.FRAME_BUCKETS)
         # Accept first, so a refusal reaches the page as words and a close code it can act on.
         await self.accept()
+        # Then look the person up (not in middleware before the handshake): in a join storm the
+        # database thread's queue can outgrow daphne's handshake timeout (5 s), and a handshake
+        # dropped for that is retried by the page, which only makes the queue longer. An accepted
+        # socket waits for its snapshot instead.
+        self.user = self.scope["user"] = await get_user(self.scope)
         space = await database_sync_to_async(_space)(self.space_id)
         if space is None:
             await self._refuse(protocol.CLOSE_NOT_FOUND, "There's no Space here. Check the link.")

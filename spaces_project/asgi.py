@@ -9,8 +9,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spaces_project.settings")
 # Set up Django (and load the apps) before the routes import consumers and models.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.sessions import SessionMiddlewareStack  # noqa: E402
 
 from .middleware import body_too_large, too_large_response  # noqa: E402
 from .origin import SameOriginValidator  # noqa: E402
@@ -47,6 +47,7 @@ class RequestSizeGuard:
 application = ProtocolTypeRouter(
     {
         "http": RequestSizeGuard(django_asgi_app),
-        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Sessions for every socket; each route says when its user is looked up (routing.py).
+        "websocket": SameOriginValidator(SessionMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
