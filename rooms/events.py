@@ -35,7 +35,7 @@ from django.db import transaction
 
 from notifications.groups import user_group
 
-from .protocol import CAPTIONS_INTERVAL, LISTENER_COUNT_INTERVAL
+from .protocol import CAPTIONS_INTERVAL, LISTENER_COUNT_INTERVAL, REACTIONS_INTERVAL, REACTIONS_PER_FRAME
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +173,8 @@ class SpaceHub:
         self._count_throttle = _Throttle(LISTENER_COUNT_INTERVAL, self._flush_count)
         self._captions: dict[tuple[int, int], dict[str, Any]] = {}
         self._captions_throttle = _Throttle(CAPTIONS_INTERVAL, self._flush_captions)
+        self._reactions: list[dict[str, Any]] = []
+        self._reactions_throttle = _Throttle(REACTIONS_INTERVAL, self._flush_reactions)
         self._shared: dict[str, Any] | None = None
         self._shared_at = 0.0
         self._generation = 0  # bumped by every event that may change a snapshot
@@ -212,6 +214,7 @@ class SpaceHub:
             self._task = self._channel = None
             self._count_throttle.cancel()
             self._captions_throttle.cancel()
+            self._reactions_throttle.cancel()
             self._on_empty(self.space_id)
 
     async def _run(self, layer, channel: str) -> None:
@@ -247,6 +250,9 @@ class SpaceHub:
         if kind == "caption":
             self._hold_caption(event)
             return
+        if kind == "reaction":
+            self._hold_reaction(event)
+            return
         if kind == "space_ended":
             await self._captions_throttle.now()  # the last words go out before the room closes
         text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
@@ -274,6 +280,22 @@ class SpaceHub:
             return
         lines, self._captions = list(self._captions.values()), {}
         event = {"type": "captions", "lines": lines}
+        await self._write_all(event, json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+
+    def _hold_reaction(self, event: dict[str, Any]) -> None:
+        """Reactions go out together, at most once per REACTIONS_INTERVAL, as one `reactions`
+        frame: twenty a second in a Space of thousands was twenty frames a second per listener,
+        all written by the one event loop that also accepts new sockets. Past REACTIONS_PER_FRAME
+        in one interval the rest are not shown (the Space's total still counts them)."""
+        if len(self._reactions) < REACTIONS_PER_FRAME:
+            self._reactions.append({"user_id": event["user_id"], "emoji": event["emoji"]})
+        self._reactions_throttle.poke()
+
+    async def _flush_reactions(self) -> None:
+        if not self._reactions:
+            return
+        items, self._reactions = self._reactions, []
+        event = {"type": "reactions", "items": items}
         await self._write_all(event, json.dumps(event, ensure_ascii=False, separators=(",", ":")))
 
     async def _flush_count(self) -> None:

@@ -33,6 +33,10 @@ LISTENER_COUNT_INTERVAL = 1.0
 """``listener_count`` events are coalesced to at most one per this many seconds per Space."""
 CAPTIONS_INTERVAL = 0.5
 """``caption`` events reach sockets together, as one ``captions`` frame at most this often."""
+REACTIONS_INTERVAL = 0.25
+"""``reaction`` events reach sockets together, as one ``reactions`` frame at most this often."""
+REACTIONS_PER_FRAME = 50
+"""Most reactions one ``reactions`` frame carries; more in one interval are not shown (still counted)."""
 
 REACTIONS = ("😂", "💯", "✋", "✊", "✌️", "👋", "❤️")
 
@@ -371,10 +375,23 @@ class InviteCleared(TypedDict):
     reason: Literal["accepted", "declined", "left"]
 
 
-class Reaction(TypedDict):
+class Reaction(TypedDict):  # published by the service; sockets get them in `reactions` frames
     type: Literal["reaction"]
     user_id: int
     emoji: str
+
+
+class ReactionItem(TypedDict):
+    user_id: int
+    emoji: str
+
+
+class Reactions(TypedDict):
+    """What a socket receives: the reactions of the last REACTIONS_INTERVAL, oldest first, at most
+    REACTIONS_PER_FRAME of them."""
+
+    type: Literal["reactions"]
+    items: list[ReactionItem]
 
 
 class SpeakingEvent(TypedDict):
@@ -455,7 +472,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "hand_lowered",
     "invited",
     "invite_cleared",
-    "reaction",
+    "reactions",
     "speaking",
     "listener_count",
     "captions_toggled",

@@ -1,5 +1,5 @@
-"""The Space hub's coalescing of captions (rooms/events.py): few frames, newest text, nothing lost,
-and the room's own events never wait behind them."""
+"""The Space hub's coalescing of captions and reactions (rooms/events.py): few frames, newest text,
+nothing lost within the limits, and the room's own events never wait behind them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import time
 
 from rooms.events import SpaceHub
-from rooms.protocol import CAPTIONS_INTERVAL
+from rooms.protocol import CAPTIONS_INTERVAL, REACTIONS_INTERVAL, REACTIONS_PER_FRAME
 
 
 class Socket:
@@ -105,6 +105,44 @@ async def test_the_last_words_go_out_before_the_space_ends():
     assert a.kinds() == ["captions", "captions", "space_ended"]
 
 
+def reaction(user_id: int, emoji: str = "💯") -> dict:
+    return {"type": "reaction", "user_id": user_id, "emoji": emoji}
+
+
+async def test_reactions_go_out_together_at_most_once_per_interval_in_the_order_sent():
+    a, b = Socket(), Socket()
+    hub = hub_with(a, b)
+    await hub.deliver(reaction(7, "❤️"))
+    await settle()
+    assert [e for _, e in a.frames] == [{"type": "reactions", "items": [{"user_id": 7, "emoji": "❤️"}]}]
+    for user_id, emoji in [(8, "👋"), (7, "😂"), (9, "✊")]:
+        await hub.deliver(reaction(user_id, emoji))
+    muted = {"type": "muted", "v": 3, "user_id": 7, "muted": True, "by": 7}
+    await hub.deliver(muted)
+    await settle()
+    assert a.kinds() == ["reactions", "muted"]  # the mute did not wait for the reactions
+    await settle(REACTIONS_INTERVAL + 0.1)
+    assert a.kinds() == b.kinds() == ["reactions", "muted", "reactions"]
+    (first_at, _), _, (second_at, second) = a.frames
+    assert second_at - first_at >= REACTIONS_INTERVAL * 0.9
+    assert [(r["user_id"], r["emoji"]) for r in second["items"]] == [(8, "👋"), (7, "😂"), (9, "✊")]
+    await settle(REACTIONS_INTERVAL + 0.1)
+    assert len(a.frames) == 3  # nothing left, nothing sent
+
+
+async def test_a_burst_of_reactions_is_cut_to_one_frames_worth():
+    a = Socket()
+    hub = hub_with(a)
+    await hub.deliver(reaction(1))
+    await settle()
+    for user_id in range(2, REACTIONS_PER_FRAME + 30):
+        await hub.deliver(reaction(user_id))
+    await settle(REACTIONS_INTERVAL + 0.1)
+    assert a.kinds() == ["reactions", "reactions"]
+    items = a.frames[1][1]["items"]
+    assert [r["user_id"] for r in items] == list(range(2, REACTIONS_PER_FRAME + 2))  # the first ones
+
+
 class ClosedSocket(Socket):
     """A socket the server already closed whose disconnect hasn't run yet: sending raises."""
 
@@ -141,7 +179,7 @@ async def test_the_shared_snapshot_is_kept_until_an_event_may_change_it():
     hub.keep_shared_snapshot({"v": 3}, generation)
     assert hub.shared_snapshot()[0] == {"v": 3}
     await hub.deliver({"type": "listener_count", "count": 5, "guests": 0, "seq": 9})
-    await hub.deliver({"type": "reaction", "user_id": 7, "emoji": "💯"})
+    await hub.deliver(reaction(7))
     assert hub.shared_snapshot()[0] == {"v": 3}  # counts and reactions aren't in it
     await hub.deliver({"type": "muted", "v": 4, "user_id": 7, "muted": True, "by": 7})
     assert hub.shared_snapshot()[0] is None

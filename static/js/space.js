@@ -158,8 +158,8 @@ const ephemeral = {
     state.listener_count = msg.count;
     state.guest_count = msg.guests ?? state.guest_count;
   },
-  reaction(msg) {
-    showReaction(msg.user_id, msg.emoji);
+  reactions(msg) {
+    for (const r of msg.items) showReaction(r.user_id, r.emoji);
     return "no-render";
   },
   speaking(msg) {
