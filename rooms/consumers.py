@@ -147,6 +147,10 @@ def encodable(message: Any) -> bool:
     return True
 
 
+class ClientGone(Exception):
+    """The client left before this socket's join reached the database: it is not made."""
+
+
 _running: set[asyncio.Task] = set()
 
 
@@ -169,15 +173,56 @@ class SpaceConsumer(AsyncWebsocketConsumer):
     guest: GuestConnection | None = None  # listening without an account (docs/protocol.md, "Guests")
     entry: asyncio.Task | None = None  # the join (participant_join or guest_join), once started
     release: asyncio.Task | None = None  # undoing what connect did (`_release`), once started
+    client_gone = False  # the server told us the client left (read ahead of the handlers, `_pump`)
 
     async def __call__(self, scope, receive, send) -> None:
+        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        pump = asyncio.ensure_future(self._pump(receive, inbox))
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, inbox.get, send)
         finally:
+            pump.cancel()
             # daphne cancels an instance still busy 10 s after its client left (say, a join
             # queued behind the database thread in a storm); `disconnect` then never runs, so
             # what connect did is undone here: no presence row or hub membership outlives it.
             await self._released()
+
+    # What the client sends, and the handler for each.
+    CLIENT_MESSAGES = {
+        "websocket.connect": "websocket_connect",
+        "websocket.receive": "websocket_receive",
+        "websocket.disconnect": "websocket_disconnect",
+    }
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        handler = self.CLIENT_MESSAGES.get(message["type"])
+        if handler is None:
+            await super().dispatch(message)
+            return
+        # Skip Channels' hop to the one database thread (close_old_connections) before each of
+        # the client's messages: every database call here goes through database_sync_to_async,
+        # which closes stale connections itself, before and after. In a storm that hop queued each
+        # new socket's handshake behind every join in progress (as rooms/captions/consumer.py
+        # does for audio frames).
+        await getattr(self, handler)(message)
+
+    async def _pump(self, receive, inbox: asyncio.Queue) -> None:
+        """Pass the server's messages on as they arrive. Channels hands a consumer its next message
+        only after the last handler returns, so without this a client that left during `connect`
+        (in a storm: while its lookups and join wait their turn in the database thread) would be
+        joined, sent a snapshot and then left again, each a trip through that one thread."""
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    self.client_gone = True
+                inbox.put_nowait(message)
+                if self.client_gone:
+                    return
+        except Exception:
+            logger.exception("reading a Space socket's messages failed; treating it as closed")
+            self.client_gone = True
+            inbox.put_nowait({"type": "websocket.disconnect", "code": 1011})
 
     async def _released(self) -> None:
         """Run `_release` once, to the end even if this instance is cancelled meanwhile."""
@@ -187,8 +232,15 @@ class SpaceConsumer(AsyncWebsocketConsumer):
 
     async def _enter(self, join, **kwargs):
         """Run a join service in the database thread; it finishes (and `_release` waits for it)
-        even if this instance is cancelled while waiting."""
-        self.entry = _keep(asyncio.ensure_future(database_sync_to_async(join)(**kwargs)))
+        even if this instance is cancelled while waiting. If the client has left by the time the
+        thread gets to it, nothing is written and ClientGone is raised."""
+
+        def join_unless_gone():
+            if self.client_gone:
+                raise ClientGone
+            return join(**kwargs)
+
+        self.entry = _keep(asyncio.ensure_future(database_sync_to_async(join_unless_gone)()))
         return await asyncio.shield(self.entry)
 
     async def connect(self) -> None:
@@ -203,7 +255,11 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         # database thread's queue can outgrow daphne's handshake timeout (5 s), and a handshake
         # dropped for that is retried by the page, which only makes the queue longer. An accepted
         # socket waits for its snapshot instead.
+        if self.client_gone:
+            return
         self.user = self.scope["user"] = await get_user(self.scope)
+        if self.client_gone:
+            return
         space = await database_sync_to_async(_space)(self.space_id)
         if space is None:
             await self._refuse(protocol.CLOSE_NOT_FOUND, "There's no Space here. Check the link.")
@@ -226,6 +282,8 @@ class SpaceConsumer(AsyncWebsocketConsumer):
                 channel_name=self.channel_name,
                 process=PROCESS_ID,
             )
+        except ClientGone:
+            return
         except services.RoomError as exc:
             await self._refuse(protocol.CLOSE_REFUSED, exc.message)
             return
@@ -261,6 +319,8 @@ class SpaceConsumer(AsyncWebsocketConsumer):
                 channel_name=self.channel_name,
                 process=PROCESS_ID,
             )
+        except ClientGone:
+            return
         except services.GuestLimit as exc:
             await self._refuse(protocol.CLOSE_GUEST_LIMIT, exc.message)
             return
@@ -322,6 +382,8 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         self.ready = False
         # The part every viewer shares comes from this process's hub when it has it, so a storm
         # of arrivals reads it about once; each socket still gets it after subscribing.
+        if self.client_gone:
+            return
         shared, generation = self.hub.shared_snapshot()
         if shared is not None and not _shared_names(shared, self.user):
             # Kept before our own arrival reached this process: our own `participant_joined` is

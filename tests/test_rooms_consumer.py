@@ -13,7 +13,7 @@ from rooms.events import local_space_ids
 from rooms.models import Connection, Participant, Space
 from rooms.selectors import space_snapshot
 from tests.factories import UserFactory
-from tests.rooms_support import connect, live_space, make_host, open_socket
+from tests.rooms_support import connect, live_space, make_host, open_socket, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -94,6 +94,48 @@ async def test_a_socket_cancelled_mid_join_leaves_no_presence_behind(people, mon
         await asyncio.sleep(0.05)
     assert await db(state)() == (0, True, 0)
     assert space.pk not in local_space_ids()  # nothing left in this process's hub
+
+
+async def test_a_client_that_leaves_while_its_join_waits_for_the_database_is_not_joined(people, monkeypatch):
+    """In a storm, a socket's lookups and join queue behind the one database thread, and clients
+    give up. Channels hands the consumer the disconnect only after `connect` returns: the consumer
+    reads it as it arrives, so a join the thread hasn't reached yet is skipped, not made and undone."""
+    from channels.testing import WebsocketCommunicator
+
+    from spaces_project.asgi import application
+
+    space, host, alice, _ = people
+    joins = []
+    real_join = services.participant_join
+    monkeypatch.setattr(services, "participant_join", lambda **kw: joins.append(kw) or real_join(**kw))
+    cookie = await db(session_cookie)(alice)
+    busy, go_on = threading.Event(), threading.Event()
+
+    def database_thread_busy():
+        busy.set()
+        go_on.wait(10)
+
+    blocker = asyncio.ensure_future(db(database_thread_busy)())
+    assert await asyncio.to_thread(busy.wait, 5)
+    headers = [
+        (b"origin", b"http://127.0.0.1"),
+        (b"host", b"127.0.0.1"),
+        (b"cookie", f"sessionid={cookie}".encode()),
+    ]
+    socket = WebsocketCommunicator(application, f"/ws/spaces/{space.pk}/", headers=headers)
+    connected, _ = await socket.connect(timeout=5)
+    assert connected  # accepted at once, though the database thread is busy; its lookups wait
+    await socket.send_input({"type": "websocket.disconnect", "code": 1001})
+    go_on.set()
+    await blocker
+    await socket.wait(timeout=5)
+    assert joins == []
+    assert not await db(Participant.objects.filter(space=space, user=alice).exists)()
+    assert space.pk not in local_space_ids()
+    # A client that stays is joined as always.
+    h = await connect(space, host)
+    assert [len(joins), h.snapshot["me"]["role"]] == [1, "host"]
+    await h.close()
 
 
 async def test_a_listener_is_in_their_own_snapshot_when_the_hub_kept_one_from_before(people, monkeypatch):
