@@ -158,6 +158,10 @@ class _Throttle:
             self._timer = None
 
 
+def _encode(event: dict[str, Any]) -> str:
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+
+
 class SpaceHub:
     """This process's subscription to one Space's events, written to its local sockets."""
 
@@ -255,8 +259,7 @@ class SpaceHub:
             return
         if kind == "space_ended":
             await self._captions_throttle.now()  # the last words go out before the room closes
-        text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-        await self._write_all(event, text)
+        await self._write_all(event, _encode(event))
         if kind == "space_ended":
             from .protocol import CLOSE_ENDED
 
@@ -280,7 +283,7 @@ class SpaceHub:
             return
         lines, self._captions = list(self._captions.values()), {}
         event = {"type": "captions", "lines": lines}
-        await self._write_all(event, json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+        await self._write_all(event, _encode(event))
 
     def _hold_reaction(self, event: dict[str, Any]) -> None:
         """Reactions go out together, at most once per REACTIONS_INTERVAL, as one `reactions`
@@ -296,13 +299,13 @@ class SpaceHub:
             return
         items, self._reactions = self._reactions, []
         event = {"type": "reactions", "items": items}
-        await self._write_all(event, json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+        await self._write_all(event, _encode(event))
 
     async def _flush_count(self) -> None:
         event, self._count = self._count, None
         if event is None:
             return
-        await self._write_all(event, json.dumps(event, separators=(",", ":")))
+        await self._write_all(event, _encode(event))
 
     async def _write_all(self, event: dict[str, Any], text: str) -> None:
         """One pass over the local sockets, no task per recipient. Each send only queues the frame
