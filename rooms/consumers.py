@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib import auth
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest
 
 from accounts.ratelimit import FrameLimiter, Limit, RateLimited, hit
 from notifications.groups import user_group
@@ -147,6 +149,20 @@ def encodable(message: Any) -> bool:
     return True
 
 
+@dataclass
+class Arrival:
+    """What `SpaceConsumer._arrive` found and did: who this is, and either a refusal (close code,
+    message) or the join made, with the snapshot read after it (none if the client left)."""
+
+    user: Any
+    space: Space | None = None
+    refusal: tuple[int, str] | None = None
+    guest: GuestConnection | None = None
+    joined: bool = False
+    snapshot: dict | None = None
+    shared: dict | None = None
+
+
 class ClientGone(Exception):
     """The client left before this socket's join reached the database: it is not made."""
 
@@ -230,18 +246,68 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             self.release = _keep(asyncio.ensure_future(self._release()))
         await asyncio.shield(self.release)
 
-    async def _enter(self, join, **kwargs):
-        """Run a join service in the database thread; it finishes (and `_release` waits for it)
-        even if this instance is cancelled while waiting. If the client has left by the time the
-        thread gets to it, nothing is written and ClientGone is raised."""
-
-        def join_unless_gone():
-            if self.client_gone:
-                raise ClientGone
-            return join(**kwargs)
-
-        self.entry = _keep(asyncio.ensure_future(database_sync_to_async(join_unless_gone)()))
+    async def _enter(self, shared: dict | None) -> Arrival:
+        """Run `_arrive` in the database thread; it finishes (and `_release` waits for it) even if
+        this instance is cancelled while waiting."""
+        self.entry = _keep(asyncio.ensure_future(database_sync_to_async(self._arrive)(shared)))
         return await asyncio.shield(self.entry)
+
+    def _arrive(self, shared: dict | None) -> Arrival:
+        """Everything an arrival reads and writes, in one trip through the database thread (in a
+        storm each trip waits its turn behind every other socket's): who this is, the Space, the
+        join (participant_join, or guest_join for someone without an account) and the snapshot,
+        read after the join. If the client has left by the time the thread gets here, nothing is
+        written and ClientGone is raised."""
+        if self.client_gone:
+            raise ClientGone
+        request = HttpRequest()  # Django's own session-to-user lookup, as a view's request gets it
+        request.session = self.scope["session"]
+        user = auth.get_user(request)
+        space = _space(self.space_id)
+        if space is None:
+            return Arrival(user, refusal=(protocol.CLOSE_NOT_FOUND, "There's no Space here. Check the link."))
+        if space.state in (Space.State.ENDED, Space.State.CANCELLED):
+            return Arrival(user, refusal=(protocol.CLOSE_ENDED, "This Space has ended."))
+        arrival = Arrival(user, space=space)
+        try:
+            if user.is_authenticated:
+                services.participant_join(
+                    space=space, user=user, channel_name=self.channel_name, process=PROCESS_ID
+                )
+            else:
+                arrival.guest = self._guest_join(space)
+        except (services.GuestLimit, RateLimited) as exc:
+            arrival.refusal = (protocol.CLOSE_GUEST_LIMIT, exc.message)
+        except services.SignInRequired as exc:
+            arrival.refusal = (protocol.CLOSE_NOT_SIGNED_IN, exc.message)
+        except services.RoomError as exc:
+            arrival.refusal = (protocol.CLOSE_REFUSED, exc.message)
+        if arrival.refusal is not None:
+            return arrival
+        arrival.joined = True
+        if self.client_gone:
+            return arrival  # left meanwhile: `_release` undoes the join; no snapshot for nobody
+        if shared is not None and not _shared_names(shared, user):
+            # Kept before our own arrival reached this process: our own `participant_joined` is
+            # not sent to us (hub_deliver), so we would be missing from our own listener list.
+            shared = None
+        arrival.snapshot, arrival.shared = _snapshot(space, user, shared)
+        return arrival
+
+    def _guest_join(self, space: Space) -> GuestConnection:
+        """Someone without an account: they may listen to a public live Space, within the per-address
+        limits, and do nothing else."""
+        ip = (self.scope.get("client") or ["unknown"])[0] or "unknown"
+        hit(
+            f"rooms:guest-connect:{ip}",
+            Limit(settings.SPACES_GUEST_CONNECTS_PER_MINUTE, 60),
+            "Too many listeners without an account have joined from your network in the last "
+            "minute. Wait a minute and reload, or sign in to listen.",
+        )
+        key = guest_key_from_cookie(self.scope.get("cookies", {}).get(GUEST_COOKIE)) or new_guest_key()
+        return services.guest_join(
+            space=space, guest_key=key, ip=ip, channel_name=self.channel_name, process=PROCESS_ID
+        )
 
     async def connect(self) -> None:
         self.space_id = int(self.scope["url_route"]["kwargs"]["space_id"])
@@ -249,91 +315,34 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         self.backlog: list[tuple[dict, str]] = []
         self.finished = False
         self.limiter = FrameLimiter(rules.FRAME_LIMITS, rules.FRAME_BUCKETS)
-        # Accept first, so a refusal reaches the page as words and a close code it can act on.
+        # Accept first, so a refusal reaches the page as words and a close code it can act on, and
+        # look the person up after it (not in middleware before the handshake): in a join storm
+        # the database thread's queue can outgrow daphne's handshake timeout (5 s), and a
+        # handshake dropped for that is retried by the page, which only makes the queue longer.
         await self.accept()
-        # Then look the person up (not in middleware before the handshake): in a join storm the
-        # database thread's queue can outgrow daphne's handshake timeout (5 s), and a handshake
-        # dropped for that is retried by the page, which only makes the queue longer. An accepted
-        # socket waits for its snapshot instead.
         if self.client_gone:
             return
-        self.user = self.scope["user"] = await get_user(self.scope)
-        if self.client_gone:
-            return
-        space = await database_sync_to_async(_space)(self.space_id)
-        if space is None:
-            await self._refuse(protocol.CLOSE_NOT_FOUND, "There's no Space here. Check the link.")
-            return
-        if space.state in (Space.State.ENDED, Space.State.CANCELLED):
-            await self._refuse(protocol.CLOSE_ENDED, "This Space has ended.")
-            return
-        self.space = space
-        if self.user is None or not self.user.is_authenticated:
-            await self._connect_guest(space)
-            return
-        # Subscribe before joining, so nothing committed after the snapshot's reads is missed.
+        # Subscribe before anything is read, so nothing committed after the snapshot's reads is
+        # missed (events meanwhile wait in the backlog).
         self.hub = hub_for(self.space_id)
         await self.hub.add(self)
+        shared, generation = self.hub.shared_snapshot()
         try:
-            await self._enter(
-                services.participant_join,
-                space=space,
-                user=self.user,
-                channel_name=self.channel_name,
-                process=PROCESS_ID,
-            )
+            arrival = await self._enter(shared)
         except ClientGone:
             return
-        except services.RoomError as exc:
-            await self._refuse(protocol.CLOSE_REFUSED, exc.message)
+        self.user = self.scope["user"] = arrival.user
+        if arrival.refusal is not None:
+            await self._refuse(*arrival.refusal)
             return
-        self.joined = True
-        self.media = audio.socket_audio(space=space, user=self.user, send=self._send)
-        await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+        self.space, self.guest, self.joined = arrival.space, arrival.guest, True
+        self.media = audio.socket_audio(space=self.space, user=self.user, send=self._send, guest=self.guest)
+        if self.guest is None:
+            await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
         ensure_heartbeat()
-        await self._send_snapshot()
-
-    async def _connect_guest(self, space: Space) -> None:
-        """Someone without an account: they may listen to a public live Space, within the per-address
-        limits, and do nothing else."""
-        ip = (self.scope.get("client") or ["unknown"])[0] or "unknown"
-        try:
-            hit(
-                f"rooms:guest-connect:{ip}",
-                Limit(settings.SPACES_GUEST_CONNECTS_PER_MINUTE, 60),
-                "Too many listeners without an account have joined from your network in the last "
-                "minute. Wait a minute and reload, or sign in to listen.",
-            )
-        except RateLimited as exc:
-            await self._refuse(protocol.CLOSE_GUEST_LIMIT, exc.message)
-            return
-        key = guest_key_from_cookie(self.scope.get("cookies", {}).get(GUEST_COOKIE)) or new_guest_key()
-        self.hub = hub_for(self.space_id)
-        await self.hub.add(self)
-        try:
-            self.guest = await self._enter(
-                services.guest_join,
-                space=space,
-                guest_key=key,
-                ip=ip,
-                channel_name=self.channel_name,
-                process=PROCESS_ID,
-            )
-        except ClientGone:
-            return
-        except services.GuestLimit as exc:
-            await self._refuse(protocol.CLOSE_GUEST_LIMIT, exc.message)
-            return
-        except services.SignInRequired as exc:
-            await self._refuse(protocol.CLOSE_NOT_SIGNED_IN, exc.message)
-            return
-        except services.RoomError as exc:
-            await self._refuse(protocol.CLOSE_REFUSED, exc.message)
-            return
-        self.joined = True
-        self.media = audio.socket_audio(space=space, user=self.user, send=self._send, guest=self.guest)
-        ensure_heartbeat()
-        await self._send_snapshot()
+        if arrival.snapshot is not None:
+            self.hub.keep_shared_snapshot(arrival.shared, generation)
+            await self._deliver_snapshot(arrival.snapshot)
 
     async def disconnect(self, code: int) -> None:
         await self._released()
@@ -347,14 +356,16 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         if self.entry is None:
             return
         try:
-            await self.entry  # a join still in the database thread finishes first
+            arrival = await self.entry  # a join still in the database thread finishes first
         except Exception:
-            return  # refused or failed: nothing was written
+            return  # the client had left, or it failed: nothing was written
+        if not arrival.joined:
+            return  # refused
         self.joined = False
-        if self.guest is not None or self.user is None or not self.user.is_authenticated:
+        if arrival.guest is not None:
             await database_sync_to_async(services.guest_close)(channel_name=self.channel_name)
             return
-        await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
+        await self.channel_layer.group_discard(user_group(arrival.user.pk), self.channel_name)
         await database_sync_to_async(services.connection_close)(channel_name=self.channel_name)
 
     async def _refuse(self, code: int, message: str) -> None:
@@ -391,30 +402,41 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             shared = None
         snapshot, shared = await database_sync_to_async(_snapshot)(self.space, self.user, shared)
         self.hub.keep_shared_snapshot(shared, generation)
+        await self._deliver_snapshot(snapshot)
+
+    async def _deliver_snapshot(self, snapshot: dict) -> None:
+        """Send `snapshot`, then what the hub held back while it was read (each event once: those
+        it already includes are not sent again)."""
         if self.finished:
             return
         await self._send(snapshot)
         backlog, self.backlog = self.backlog, []
         for event, text in backlog:
+            if self._not_for_page(event):
+                continue
             if self.media is not None:
                 self.media.room_event(event)
             if event.get("v", snapshot["v"] + 1) > snapshot["v"]:  # else already in the snapshot
                 await self.send(text_data=text)
         self.ready = True
 
+    def _not_for_page(self, event: dict[str, Any]) -> bool:
+        if event["type"] == "participant_joined" and event["participant"]["user_id"] == self.user.pk:
+            return True  # our own arrival (another tab of ours already counts us)
+        return event["type"] == "captions" and not self.captions_shown
+
     # --- from this process's hub (every event of the Space) ---------------------------------
 
     async def hub_deliver(self, event: dict[str, Any], text: str) -> None:
         if self.finished:
             return
-        if event["type"] == "participant_joined" and event["participant"]["user_id"] == self.user.pk:
-            return  # our own arrival (another tab of ours already counts us)
-        if event["type"] == "captions" and not self.captions_shown:
-            return
         if not self.ready:
             # Held, media hook included: the audio may answer with frames of its own, and
-            # nothing may reach the page before its snapshot.
+            # nothing may reach the page before its snapshot. (Until the arrival's trip through
+            # the database returns, we don't even know who this socket is.)
             self.backlog.append((event, text))
+            return
+        if self._not_for_page(event):
             return
         if self.media is not None:
             self.media.room_event(event)

@@ -126,6 +126,7 @@ async def test_a_client_that_leaves_while_its_join_waits_for_the_database_is_not
     connected, _ = await socket.connect(timeout=5)
     assert connected  # accepted at once, though the database thread is busy; its lookups wait
     await socket.send_input({"type": "websocket.disconnect", "code": 1001})
+    await asyncio.sleep(0.2)  # the consumer's pump reads it while the thread is still busy
     go_on.set()
     await blocker
     await socket.wait(timeout=5)
