@@ -12,7 +12,9 @@ What runs, for `--minutes`:
 - `--listeners` signed-in listeners, each leaving and joining again about every `--reconnect-s`
   seconds (uniformly between half and one and a half times that), some with a goodbye frame and
   some by just dropping the socket;
-- `--reactions` reactions a second, each from a listener picked at random.
+- `--reactions` reactions a second, each from a listener picked at random among those connected
+  who have not used up the per-person limit (5 in any 5 s, SPACES_REACTIONS_PER_WINDOW), as a
+  page shows its person when they may react again.
 
 Every 5 s the server's RSS is read from /proc. At the end the churn stops with every listener
 connected, and `host_sees` is the listener count on the host's socket 3 s later (it should be
@@ -36,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +53,8 @@ from bench.common import (  # noqa: E402
 from bench.ws_fanout import raise_fd_limit, start_daphne, stop  # noqa: E402
 
 EMOJI = "💯"
+REACTIONS_PER_WINDOW, REACTION_WINDOW_S = 5, 5.5  # the server allows 5 in 5 s (settings); a margin
+
 # daphne runs as in production: DEBUG off (no query log or debug cursor), a real secret key (the
 # seeded sessions are signed with it), hosts named; the proxy's TLS is not part of this test.
 PRODUCTION = {
@@ -148,6 +152,7 @@ class Soak:
         self.errors: Counter[str] = Counter()
         self.joins = 0
         self.reactions = 0
+        self.reacted: dict[int, deque[float]] = {}  # listener index -> times of their recent reactions
         self.toggles = 0
         self.open: dict[int, object] = {}  # listener index -> its socket while connected
         self.churning = True
@@ -166,11 +171,14 @@ class Soak:
 
     async def join(self, key: str, who: str):
         """Open a socket and wait for its snapshot; None when refused."""
+        ws = None
         try:
             ws = await signed_in_socket(self.url, key)
             first = json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
         except Exception as exc:
             self.errors[f"{who}:join:{type(exc).__name__}"] += 1
+            if ws is not None:  # gave up waiting, as a person reloading the page would: hang up
+                await ws.close()
             if os.environ.get("SOAK_DEBUG"):
                 print(who, repr(exc)[:300], file=sys.stderr)
             return None
@@ -226,14 +234,24 @@ class Soak:
             await ws.close()
             await asyncio.gather(reader, return_exceptions=True)
 
+    def may_react(self, i: int, now: float) -> bool:
+        times = self.reacted.get(i)
+        while times and now - times[0] > REACTION_WINDOW_S:
+            times.popleft()
+        return not times or len(times) < REACTIONS_PER_WINDOW
+
     async def reactor(self) -> None:
         interval = 1 / self.args.reactions
         next_at = time.monotonic()
         while self.churning:
             next_at += interval
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            if self.open:
-                ws = random.choice(list(self.open.values()))
+            now = time.monotonic()
+            allowed = [i for i in self.open if self.may_react(i, now)]
+            if allowed:
+                i = random.choice(allowed)
+                ws = self.open[i]
+                self.reacted.setdefault(i, deque()).append(now)
                 try:
                     await ws.send(json.dumps({"type": "reaction", "emoji": EMOJI}))
                     self.reactions += 1
