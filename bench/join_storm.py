@@ -2,14 +2,16 @@
 open until the last listener has its snapshot, against the least a Python websocket server can do.
 
     .venv/bin/python bench/join_storm.py --listeners 5000 [--concurrency 16] [--redis URL]
-        [--postgres postgres://postgres@127.0.0.1:5432/<a throwaway name>]
+        [--postgres postgres://postgres@127.0.0.1:5432/<a throwaway name>] [--processes N]
+    .venv/bin/python bench/join_storm.py --scaled --listeners 10000
 
 Runs, with the same client code:
 
-1. the real stack: one daphne subprocess serving spaces_project.asgi against a fresh SQLite file
-   (with --postgres, a PostgreSQL database of that name, dropped and created afresh; with
-   --redis, the Redis channel layer), a host on stage in a live Space, then N distinct
-   signed-in listeners opening `/ws/spaces/<id>/`, `--concurrency` handshakes at a time; a join is
+1. the real stack: one daphne subprocess (`--processes` of them, listeners spread evenly;
+   `--scaled` is two on PostgreSQL and Redis, as `make run-scaled`) serving spaces_project.asgi
+   against a fresh SQLite file (with --postgres, a PostgreSQL database of that name, dropped and
+   created afresh; with --redis, the Redis channel layer), a host on stage in a live Space, then N
+   distinct signed-in listeners opening `/ws/spaces/<id>/`, `--concurrency` handshakes at a time; a join is
    done when that socket has received its snapshot;
 2. the floor: a bare asyncio `websockets` server that sends one message on connect, the same N
    clients opening the same way.
@@ -119,11 +121,13 @@ async def run_spaces(args, workdir: Path) -> dict:
         # into a guest's.
         run = f"join-storm-{os.getpid()}-{int(time.time())}"
         env["CACHE_PREFIX"] = env["CHANNEL_PREFIX"] = run
-    port = free_port()
-    proc = start_daphne(port, env, "spaces_project.asgi:application", workdir / "daphne.log")
-    url = f"ws://127.0.0.1:{port}/ws/spaces/{space_id}/"
+    procs, urls = [], []
+    for n in range(args.processes):
+        port = free_port()
+        procs.append(start_daphne(port, env, "spaces_project.asgi:application", workdir / f"daphne{n}.log"))
+        urls.append(f"ws://127.0.0.1:{port}/ws/spaces/{space_id}/")
     try:
-        host, _ = await connect_host(url, host_key)
+        host, _ = await connect_host(urls[0], host_key)
         counts: list[int] = []
 
         async def watch() -> None:
@@ -132,14 +136,15 @@ async def run_spaces(args, workdir: Path) -> dict:
                     counts.append(json.loads(message)["count"])
 
         watcher = asyncio.create_task(watch())
-        result = await storm([url], keys, args.concurrency)
+        result = await storm(urls, keys, args.concurrency)  # listener i goes to process i mod N
         await asyncio.sleep(2.0)
         watcher.cancel()
         await asyncio.gather(*(ws.close() for ws in result.pop("sockets")), return_exceptions=True)
         await host.close()
         return {**result, "host_sees": counts[-1] if counts else None}
     finally:
-        stop(proc)
+        for proc in procs:
+            stop(proc)
 
 
 async def run_floor(args, workdir: Path) -> dict:
@@ -169,6 +174,7 @@ async def main(args) -> dict:
             "bench": "join_storm",
             "layer": "redis" if args.redis else "in-memory",
             "database": "postgresql" if args.postgres else "sqlite",
+            "processes": args.processes,
             "listeners": args.listeners,
             "concurrency": args.concurrency,
             "connect_s": round(spaces["connect_s"], 2),
@@ -197,9 +203,24 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=16, help="handshakes in flight at once")
     parser.add_argument("--redis", help="REDIS_URL for the channel layer, e.g. redis://127.0.0.1:6379/15")
     parser.add_argument("--postgres", help="a PostgreSQL URL whose database is dropped and made afresh")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="daphne processes (more than one needs --redis)"
+    )
+    parser.add_argument(
+        "--scaled",
+        action="store_true",
+        help="make run-scaled's shape: two daphne processes on PostgreSQL and Redis (nginx, which only "
+        "passes the sockets on, left out)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, database)")
     parser.add_argument("--serve-floor", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.scaled:
+        args.processes = max(args.processes, 2)
+        args.postgres = args.postgres or "postgres://postgres@127.0.0.1:5432/bench_js_scaled"
+        args.redis = args.redis or "redis://127.0.0.1:6379/13"
+    if args.processes > 1 and not args.redis:
+        parser.error("more than one process needs --redis: the in-memory layer is one process's own")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.serve_floor:
         asyncio.run(serve_floor(args.serve_floor))
