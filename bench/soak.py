@@ -22,6 +22,9 @@ connected, and `host_sees` is the listener count on the host's socket 3 s later 
 the database up to 60 s after the last socket closed (it should be 0; `presence_clear_s` says when
 the last one went).
 
+PostgreSQL must vacuum as production's does: when the server's autovacuum is off (this machine's
+is configured for test runs), the soak runs `VACUUM (ANALYZE)` every 60 s itself.
+
 `rss_growth_pct` compares the highest RSS after the warm-up (`--warmup-minutes`) with the RSS at
 the end of the warm-up. `errors` counts error frames, refused or failed joins and sockets closed by
 the server. Prints one JSON line; writes the RSS curve as a PNG with `--plot`.
@@ -81,6 +84,29 @@ def fresh_database(url: str) -> None:
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def server_autovacuum(url: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute("SHOW autovacuum").fetchone()[0] == "on"
+
+
+def vacuum(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+
+
+async def vacuum_every(url: str, seconds: float) -> None:
+    """Autovacuum's job, for a server that has it off (this machine's PostgreSQL is set up for
+    test runs, `autovacuum = off`; production's is on). Presence churn deletes a connection row per
+    leave, and unvacuumed dead rows made every presence check slower until the soak collapsed."""
+    while True:
+        await asyncio.sleep(seconds)
+        await asyncio.to_thread(vacuum, url)
 
 
 def prepare(env: dict[str, str], listeners: int, speakers: int) -> tuple[int, str, list[str], list[str]]:
@@ -150,6 +176,8 @@ class Soak:
         self.url = url
         self.args = args
         self.errors: Counter[str] = Counter()
+        self.started = time.monotonic()
+        self.failed_joins_by_minute: Counter[int] = Counter()
         self.joins = 0
         self.reactions = 0
         self.reacted: dict[int, deque[float]] = {}  # listener index -> times of their recent reactions
@@ -177,6 +205,7 @@ class Soak:
             first = json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
         except Exception as exc:
             self.errors[f"{who}:join:{type(exc).__name__}"] += 1
+            self.failed_joins_by_minute[int((time.monotonic() - self.started) // 60)] += 1
             if ws is not None:  # gave up waiting, as a person reloading the page would: hang up
                 await ws.close()
             if os.environ.get("SOAK_DEBUG"):
@@ -270,6 +299,9 @@ async def soak(
     samples: list[tuple[float, float]] = []
     started = time.monotonic()
     cpu_at_start = process_cpu_seconds(proc.pid), time.process_time()
+    vacuums = None
+    if not server_autovacuum(args.database):
+        vacuums = asyncio.create_task(vacuum_every(args.database, 60))
     try:
         host = await run.join(host_key, "host")
         host_reader = asyncio.create_task(run.watch(host, "host"))
@@ -306,6 +338,8 @@ async def soak(
             left = await asyncio.to_thread(presence_rows, space_id)
         clear_s = round(time.monotonic() - closed_at, 1)
     finally:
+        if vacuums is not None:
+            vacuums.cancel()
         stop(proc)
     warm = args.warmup_minutes * 60
     after = [mb for t, mb in samples if t >= warm] or [samples[-1][1]]
@@ -329,6 +363,8 @@ async def soak(
         "mute_toggles": run.toggles,
         "errors": sum(run.errors.values()),
         "error_kinds": dict(run.errors.most_common(8)),
+        "failed_joins_by_minute": dict(sorted(run.failed_joins_by_minute.items())),
+        "vacuum": "autovacuum" if vacuums is None else "the soak's every 60 s (the server's is off)",
     }
 
 
