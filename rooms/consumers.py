@@ -151,8 +151,9 @@ def encodable(message: Any) -> bool:
 
 @dataclass
 class Arrival:
-    """What `SpaceConsumer._arrive` found and did: who this is, and either a refusal (close code,
-    message) or the join made, with the snapshot read after it (none if the client left)."""
+    """What an arrival found and did (`SpaceConsumer._identify`, then `_join`): who this is, and
+    either a refusal (close code, message) or the join made, with the snapshot read after it (none
+    if the client left)."""
 
     user: Any
     space: Space | None = None
@@ -190,6 +191,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
     entry: asyncio.Task | None = None  # the join (participant_join or guest_join), once started
     release: asyncio.Task | None = None  # undoing what connect did (`_release`), once started
     client_gone = False  # the server told us the client left (read ahead of the handlers, `_pump`)
+    grouped = False  # subscribed to this person's own group (user_group)
 
     async def __call__(self, scope, receive, send) -> None:
         inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -246,18 +248,9 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             self.release = _keep(asyncio.ensure_future(self._release()))
         await asyncio.shield(self.release)
 
-    async def _enter(self, shared: dict | None) -> Arrival:
-        """Run `_arrive` in the database thread; it finishes (and `_release` waits for it) even if
-        this instance is cancelled while waiting."""
-        self.entry = _keep(asyncio.ensure_future(database_sync_to_async(self._arrive)(shared)))
-        return await asyncio.shield(self.entry)
-
-    def _arrive(self, shared: dict | None) -> Arrival:
-        """Everything an arrival reads and writes, in one trip through the database thread (in a
-        storm each trip waits its turn behind every other socket's): who this is, the Space, the
-        join (participant_join, or guest_join for someone without an account) and the snapshot,
-        read after the join. If the client has left by the time the thread gets here, nothing is
-        written and ClientGone is raised."""
+    def _identify(self) -> Arrival:
+        """Who this is and which Space, read in the database thread: a refusal, or what `_join`
+        needs. Nothing is written."""
         if self.client_gone:
             raise ClientGone
         request = HttpRequest()  # Django's own session-to-user lookup, as a view's request gets it
@@ -268,7 +261,23 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             return Arrival(user, refusal=(protocol.CLOSE_NOT_FOUND, "There's no Space here. Check the link."))
         if space.state in (Space.State.ENDED, Space.State.CANCELLED):
             return Arrival(user, refusal=(protocol.CLOSE_ENDED, "This Space has ended."))
-        arrival = Arrival(user, space=space)
+        return Arrival(user, space=space)
+
+    async def _enter(self, arrival: Arrival, shared: dict | None) -> Arrival:
+        """Run `_join` in the database thread; it finishes (and `_release` waits for it) even if
+        this instance is cancelled while waiting."""
+        join = database_sync_to_async(self._join)
+        self.entry = _keep(asyncio.ensure_future(join(arrival, shared)))
+        return await asyncio.shield(self.entry)
+
+    def _join(self, arrival: Arrival, shared: dict | None) -> Arrival:
+        """The join (participant_join, or guest_join for someone without an account) and the
+        snapshot read after it, in one trip through the database thread (in a storm each trip
+        waits its turn behind every other socket's). If the client has left by the time the thread
+        gets here, nothing is written and ClientGone is raised."""
+        if self.client_gone:
+            raise ClientGone
+        user, space = arrival.user, arrival.space
         try:
             if user.is_authenticated:
                 services.participant_join(
@@ -320,25 +329,35 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         # the database thread's queue can outgrow daphne's handshake timeout (5 s), and a
         # handshake dropped for that is retried by the page, which only makes the queue longer.
         await self.accept()
-        if self.client_gone:
-            return
-        # Subscribe before anything is read, so nothing committed after the snapshot's reads is
-        # missed (events meanwhile wait in the backlog).
-        self.hub = hub_for(self.space_id)
-        await self.hub.add(self)
-        shared, generation = self.hub.shared_snapshot()
+        # Two trips through the database thread: who and where (`_identify`), then, once this
+        # socket is subscribed, the join and its snapshot (`_join`).
         try:
-            arrival = await self._enter(shared)
+            arrival = await database_sync_to_async(self._identify)()
         except ClientGone:
             return
         self.user = self.scope["user"] = arrival.user
         if arrival.refusal is not None:
             await self._refuse(*arrival.refusal)
             return
+        if self.user.is_authenticated:
+            # This person's own messages (a stage member's offer to a new speaker follows their
+            # `participant_joined` at once) must find the socket subscribed when the join commits.
+            await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+            self.grouped = True
+        # The Space's events too: nothing committed after the snapshot's reads is missed (events
+        # meanwhile wait in the backlog).
+        self.hub = hub_for(self.space_id)
+        await self.hub.add(self)
+        shared, generation = self.hub.shared_snapshot()
+        try:
+            arrival = await self._enter(arrival, shared)
+        except ClientGone:
+            return
+        if arrival.refusal is not None:
+            await self._refuse(*arrival.refusal)
+            return
         self.space, self.guest, self.joined = arrival.space, arrival.guest, True
         self.media = audio.socket_audio(space=self.space, user=self.user, send=self._send, guest=self.guest)
-        if self.guest is None:
-            await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
         ensure_heartbeat()
         if arrival.snapshot is not None:
             self.hub.keep_shared_snapshot(arrival.shared, generation)
@@ -353,6 +372,8 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             await self.hub.discard(self)
         if self.media is not None:
             await self.media.close()
+        if self.grouped:
+            await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
         if self.entry is None:
             return
         try:
@@ -362,11 +383,8 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         if not arrival.joined:
             return  # refused
         self.joined = False
-        if arrival.guest is not None:
-            await database_sync_to_async(services.guest_close)(channel_name=self.channel_name)
-            return
-        await self.channel_layer.group_discard(user_group(arrival.user.pk), self.channel_name)
-        await database_sync_to_async(services.connection_close)(channel_name=self.channel_name)
+        close = services.guest_close if arrival.guest is not None else services.connection_close
+        await database_sync_to_async(close)(channel_name=self.channel_name)
 
     async def _refuse(self, code: int, message: str) -> None:
         if self.hub is not None:
