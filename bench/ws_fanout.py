@@ -72,6 +72,7 @@ async def serve_floor(port: int) -> None:
     clients: set = set()
 
     async def handler(ws):
+        await ws.send('{"type":"hello"}')  # as a Space socket's snapshot: the client waits for it
         clients.add(ws)
         try:
             async for message in ws:
@@ -181,6 +182,9 @@ class Crowd:
                             open_timeout=900,
                             max_queue=None,
                         )
+                        # In: a Space socket is accepted before its join, so a listener counts
+                        # once its first frame (the snapshot; the floor's hello) has come.
+                        await asyncio.wait_for(ws.recv(), 900)
                         break
                     except Exception:
                         if attempt == 2:
@@ -212,6 +216,11 @@ class Crowd:
         await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
 
 
+# The host may toggle their microphone 10 times in 10 s (rooms.rules.FRAME_LIMITS["mute"]); one
+# toggle every 1.1 s stays inside it. The floor is paced the same.
+TOGGLE_EVERY_S = 1.1
+
+
 async def measure(crowd: Crowd, trigger, numbers: list[int], timeout: float = 60) -> dict:
     """Fire each event and wait until every listener has it: every delivery's latency (ms), each
     event's first and last delivery, and how many events did not reach everyone."""
@@ -233,7 +242,7 @@ async def measure(crowd: Crowd, trigger, numbers: list[int], timeout: float = 60
         latencies.extend(arrivals)
         if arrivals:
             per_event.append((min(arrivals), max(arrivals)))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(max(0.05, TOGGLE_EVERY_S - (time.monotonic() - t0)))
     return {"latencies": latencies, "per_event": per_event, "incomplete": incomplete}
 
 
