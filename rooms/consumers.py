@@ -16,16 +16,15 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from django.contrib import auth
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
 
-from accounts.ratelimit import FrameLimiter, Limit, RateLimited, hit
+from accounts.ratelimit import FrameLimiter, RateLimited
 from notifications.groups import user_group
 
 from . import audio, protocol, rules, services
-from .events import CLOSE_EVENT, PROCESS_ID, SpaceHub, hub_for
+from .events import CLOSE_EVENT, PROCESS_ID, SpaceHub, encode_frame, hub_for
 from .guests import GUEST_COOKIE, guest_key_from_cookie, new_guest_key
 from .models import GuestConnection, Space
 from .presence import ensure_heartbeat
@@ -40,8 +39,12 @@ def _space(space_id: int) -> Space | None:
 
 
 def _snapshot(space: Space, viewer, shared: dict | None) -> tuple[dict, dict]:
-    """A viewer's snapshot, and the shared part it was made with (read now unless given)."""
-    shared = shared or space_snapshot_shared(space_id=space.pk)
+    """A viewer's snapshot, and the shared part it was made with: the one given (kept by the hub)
+    if it can stand for `viewer`, else read now. One kept before the viewer's own arrival reached
+    this process would leave them out of their own listener list: their `participant_joined` is
+    not sent to them (hub_deliver)."""
+    if shared is None or not _shared_names(shared, viewer):
+        shared = space_snapshot_shared(space_id=space.pk)
     return space_snapshot(space=space, viewer=viewer, shared=shared), shared
 
 
@@ -296,23 +299,13 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         arrival.joined = True
         if self.client_gone:
             return arrival  # left meanwhile: `_release` undoes the join; no snapshot for nobody
-        if shared is not None and not _shared_names(shared, user):
-            # Kept before our own arrival reached this process: our own `participant_joined` is
-            # not sent to us (hub_deliver), so we would be missing from our own listener list.
-            shared = None
         arrival.snapshot, arrival.shared = _snapshot(space, user, shared)
         return arrival
 
     def _guest_join(self, space: Space) -> GuestConnection:
         """Someone without an account: they may listen to a public live Space, within the per-address
-        limits, and do nothing else."""
+        limits (services.guest_join), and do nothing else."""
         ip = (self.scope.get("client") or ["unknown"])[0] or "unknown"
-        hit(
-            f"rooms:guest-connect:{ip}",
-            Limit(settings.SPACES_GUEST_CONNECTS_PER_MINUTE, 60),
-            "Too many listeners without an account have joined from your network in the last "
-            "minute. Wait a minute and reload, or sign in to listen.",
-        )
         key = guest_key_from_cookie(self.scope.get("cookies", {}).get(GUEST_COOKIE)) or new_guest_key()
         return services.guest_join(
             space=space, guest_key=key, ip=ip, channel_name=self.channel_name, process=PROCESS_ID
@@ -405,7 +398,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         await self.close(code=code, reason=reason[:120] or None)
 
     async def _send(self, event: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+        await self.send(text_data=encode_frame(event))
 
     async def _send_snapshot(self) -> None:
         self.ready = False
@@ -414,10 +407,6 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         if self.client_gone:
             return
         shared, generation = self.hub.shared_snapshot()
-        if shared is not None and not _shared_names(shared, self.user):
-            # Kept before our own arrival reached this process: our own `participant_joined` is
-            # not sent to us (hub_deliver), so we would be missing from our own listener list.
-            shared = None
         snapshot, shared = await database_sync_to_async(_snapshot)(self.space, self.user, shared)
         self.hub.keep_shared_snapshot(shared, generation)
         await self._deliver_snapshot(snapshot)

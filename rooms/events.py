@@ -158,7 +158,8 @@ class _Throttle:
             self._timer = None
 
 
-def _encode(event: dict[str, Any]) -> str:
+def encode_frame(event: dict[str, Any]) -> str:
+    """An event as the text of a websocket frame (compact, UTF-8 as is)."""
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -259,7 +260,7 @@ class SpaceHub:
             return
         if kind == "space_ended":
             await self._captions_throttle.now()  # the last words go out before the room closes
-        await self._write_all(event, _encode(event))
+        await self._write_all(event, encode_frame(event))
         if kind == "space_ended":
             from .protocol import CLOSE_ENDED
 
@@ -283,7 +284,7 @@ class SpaceHub:
             return
         lines, self._captions = list(self._captions.values()), {}
         event = {"type": "captions", "lines": lines}
-        await self._write_all(event, _encode(event))
+        await self._write_all(event, encode_frame(event))
 
     def _hold_reaction(self, event: dict[str, Any]) -> None:
         """Reactions go out together, at most once per REACTIONS_INTERVAL, as one `reactions`
@@ -299,13 +300,13 @@ class SpaceHub:
             return
         items, self._reactions = self._reactions, []
         event = {"type": "reactions", "items": items}
-        await self._write_all(event, _encode(event))
+        await self._write_all(event, encode_frame(event))
 
     async def _flush_count(self) -> None:
         event, self._count = self._count, None
         if event is None:
             return
-        await self._write_all(event, _encode(event))
+        await self._write_all(event, encode_frame(event))
 
     async def _write_all(self, event: dict[str, Any], text: str) -> None:
         """One pass over the local sockets, no task per recipient. Each send only queues the frame

@@ -1035,7 +1035,14 @@ class SignInRequired(EntryRefused):
 def guest_join(*, space: Space, guest_key: str, ip: str, channel_name: str, process: str) -> GuestConnection:
     """Open one guest socket in `space`. Refused (EntryRefused) by ``guest_refusal`` — a Space that
     isn't live, is for signed-in listeners only or sells tickets — and (GuestLimit) when the address
-    already has SPACES_GUEST_SOCKETS_PER_IP guest sockets open, in any Space."""
+    already has SPACES_GUEST_SOCKETS_PER_IP guest sockets open, in any Space; (RateLimited) when it
+    opened SPACES_GUEST_CONNECTS_PER_MINUTE in the last minute."""
+    hit(
+        f"rooms:guest-connect:{ip}",
+        Limit(settings.SPACES_GUEST_CONNECTS_PER_MINUTE, 60),
+        "Too many listeners without an account have joined from your network in the last "
+        "minute. Wait a minute and reload, or sign in to listen.",
+    )
     with transaction.atomic():
         space = Space.objects.get(pk=space.pk)  # no lock: a guest's arrival doesn't touch the stage
         refusal = guest_refusal(space=space)
