@@ -13,7 +13,7 @@ What runs, for `--minutes`:
   seconds (uniformly between half and one and a half times that), some with a goodbye frame and
   some by just dropping the socket;
 - `--reactions` reactions a second, each from a listener picked at random among those connected
-  who have not used up the per-person limit (5 in any 5 s, SPACES_REACTIONS_PER_WINDOW), as a
+  who have not used up the per-person limit (SPACES_REACTIONS_PER_WINDOW, 5 in any 5 s), as a
   page shows its person when they may react again.
 
 Every 5 s the server's RSS is read from /proc. At the end the churn stops with every listener
@@ -56,8 +56,6 @@ from bench.common import (  # noqa: E402
 from bench.ws_fanout import raise_fd_limit, start_daphne, stop  # noqa: E402
 
 EMOJI = "💯"
-REACTIONS_PER_WINDOW, REACTION_WINDOW_S = 5, 5.5  # the server allows 5 in 5 s (settings); a margin
-
 # daphne runs as in production: DEBUG off (no query log or debug cursor), a real secret key (the
 # seeded sessions are signed with it), hosts named; the proxy's TLS is not part of this test.
 PRODUCTION = {
@@ -181,6 +179,10 @@ class Soak:
         self.joins = 0
         self.reactions = 0
         self.reacted: dict[int, deque[float]] = {}  # listener index -> times of their recent reactions
+        from django.conf import settings  # set up by `prepare`, as the server's
+
+        self.reactions_per_window = settings.SPACES_REACTIONS_PER_WINDOW
+        self.reaction_window_s = settings.SPACES_REACTIONS_WINDOW_SECONDS + 0.5  # a margin
         self.toggles = 0
         self.open: dict[int, object] = {}  # listener index -> its socket while connected
         self.churning = True
@@ -265,9 +267,9 @@ class Soak:
 
     def may_react(self, i: int, now: float) -> bool:
         times = self.reacted.get(i)
-        while times and now - times[0] > REACTION_WINDOW_S:
+        while times and now - times[0] > self.reaction_window_s:
             times.popleft()
-        return not times or len(times) < REACTIONS_PER_WINDOW
+        return not times or len(times) < self.reactions_per_window
 
     async def reactor(self) -> None:
         interval = 1 / self.args.reactions

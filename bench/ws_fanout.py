@@ -216,14 +216,15 @@ class Crowd:
         await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
 
 
-# The host may toggle their microphone 10 times in 10 s (rooms.rules.FRAME_LIMITS["mute"]); one
-# toggle every 1.1 s stays inside it. The floor is paced the same.
-TOGGLE_EVERY_S = 1.1
-
-
 async def measure(crowd: Crowd, trigger, numbers: list[int], timeout: float = 60) -> dict:
     """Fire each event and wait until every listener has it: every delivery's latency (ms), each
     event's first and last delivery, and how many events did not reach everyone."""
+    from rooms.rules import FRAME_LIMITS
+
+    # The host may toggle their microphone only so often (FRAME_LIMITS["mute"]); a refused toggle
+    # would wait out its timeout. With a 10 % margin; the floor is paced the same.
+    mute = FRAME_LIMITS["mute"]
+    toggle_every_s = 1.1 * mute.seconds / mute.count
     latencies: list[float] = []
     per_event: list[tuple[float, float]] = []  # (first, last) delivery of each event, ms
     incomplete = 0
@@ -242,7 +243,7 @@ async def measure(crowd: Crowd, trigger, numbers: list[int], timeout: float = 60
         latencies.extend(arrivals)
         if arrivals:
             per_event.append((min(arrivals), max(arrivals)))
-        await asyncio.sleep(max(0.05, TOGGLE_EVERY_S - (time.monotonic() - t0)))
+        await asyncio.sleep(max(0.05, toggle_every_s - (time.monotonic() - t0)))
     return {"latencies": latencies, "per_event": per_event, "incomplete": incomplete}
 
 
