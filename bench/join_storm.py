@@ -13,12 +13,15 @@ Runs, with the same client code:
    created afresh; with --redis, the Redis channel layer), a host on stage in a live Space, then N
    distinct signed-in listeners opening `/ws/spaces/<id>/`, `--concurrency` handshakes at a time; a join is
    done when that socket has received its snapshot;
-2. the floor: a bare asyncio `websockets` server that sends one message on connect, the same N
+2. the framework's floor: the same signed-in listeners against `bench/hello_asgi.py` on as many
+   daphne processes (Channels' session and auth middleware, one user lookup, one message);
+3. the floor: a bare asyncio `websockets` server that sends one message on connect, the same N
    clients opening the same way.
 
-`connect_s` is from the first open to the last snapshot; `errors` counts sockets refused or closed
-before their snapshot; `host_sees` is the listener count the host's socket reports 2 s after the
-last join (it should be N). Prints one JSON line.
+`connect_s` is from the first open to the last snapshot (`channels_floor_connect_s` the same for
+the framework's floor, and `channels_floor_ratio` it against the bare floor); `errors` counts
+sockets refused or closed before their snapshot; `host_sees` is the listener count the host's
+socket reports 2 s after the last join (it should be N). Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -141,7 +144,26 @@ async def run_spaces(args, workdir: Path) -> dict:
         watcher.cancel()
         await asyncio.gather(*(ws.close() for ws in result.pop("sockets")), return_exceptions=True)
         await host.close()
-        return {**result, "host_sees": counts[-1] if counts else None}
+        return {**result, "host_sees": counts[-1] if counts else None, "env": env, "keys": keys}
+    finally:
+        for proc in procs:
+            stop(proc)
+
+
+async def run_channels_floor(args, workdir: Path, env: dict[str, str], keys: list[str]) -> dict:
+    """The same listeners, signed in with the same sessions, against `bench/hello_asgi.py` on as
+    many daphne processes: what Django and Channels alone cost per signed-in socket."""
+    if "CACHE_PREFIX" in env:  # sessions cached by the first run would flatter this one
+        env = {**env, "CACHE_PREFIX": env["CACHE_PREFIX"] + "-hello"}
+    procs, urls = [], []
+    for n in range(args.processes):
+        port = free_port()
+        procs.append(start_daphne(port, env, "bench.hello_asgi:application", workdir / f"hello{n}.log"))
+        urls.append(f"ws://127.0.0.1:{port}/")
+    try:
+        result = await storm(urls, keys, args.concurrency)
+        await asyncio.gather(*(ws.close() for ws in result.pop("sockets")), return_exceptions=True)
+        return result
     finally:
         for proc in procs:
             stop(proc)
@@ -169,6 +191,7 @@ async def main(args) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="join_storm-", dir=ROOT / "var"))
     try:
         spaces = await run_spaces(args, workdir)
+        framework = await run_channels_floor(args, workdir, spaces.pop("env"), spaces.pop("keys"))
         floor = await run_floor(args, workdir)
         return {
             "bench": "join_storm",
@@ -186,6 +209,11 @@ async def main(args) -> dict:
             "errors": spaces["errors"],
             "error_kinds": spaces["error_kinds"],
             "floor_errors": floor["errors"],
+            "channels_floor_connect_s": round(framework["connect_s"], 2),
+            "channels_floor_ratio": round(framework["connect_s"] / floor["connect_s"], 2)
+            if floor["connect_s"]
+            else None,
+            "channels_floor_errors": framework["errors"],
             "host_sees": spaces["host_sees"],
             "cpus": os.cpu_count(),
             "load_before": round(os.getloadavg()[0], 1),
