@@ -191,7 +191,9 @@ def socket_audio(*, space, user, send: Send, guest=None) -> PeerSocketAudio | Ja
 
 class PeerSocketAudio:
     """Peer-to-peer: browsers negotiate with each other; the server only tells a browser to hang up
-    on someone who left or was removed, so a connection never outlives a person's place here."""
+    on a stage member who left or someone removed, so a connection never outlives a person's place
+    here. (For listeners and guests who left, the page hangs up itself on ``listeners_left``: one
+    frame a second for the whole audience rather than a hang-up frame per leave per socket.)"""
 
     def __init__(self, *, space, user, send: Send, guest=None) -> None:
         self.space = space

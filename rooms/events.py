@@ -35,7 +35,13 @@ from django.db import transaction
 
 from notifications.groups import user_group
 
-from .protocol import CAPTIONS_INTERVAL, LISTENER_COUNT_INTERVAL, REACTIONS_INTERVAL, REACTIONS_PER_FRAME
+from .protocol import (
+    CAPTIONS_INTERVAL,
+    LISTENER_COUNT_INTERVAL,
+    LISTENERS_LEFT_INTERVAL,
+    REACTIONS_INTERVAL,
+    REACTIONS_PER_FRAME,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +186,8 @@ class SpaceHub:
         self._captions_throttle = _Throttle(CAPTIONS_INTERVAL, self._flush_captions)
         self._reactions: list[dict[str, Any]] = []
         self._reactions_throttle = _Throttle(REACTIONS_INTERVAL, self._flush_reactions)
+        self._left: dict[int, None] = {}  # listeners gone, in order, not yet written
+        self._left_throttle = _Throttle(LISTENERS_LEFT_INTERVAL, self._flush_left)
         self._shared: dict[str, Any] | None = None
         self._shared_at = 0.0
         self._generation = 0  # bumped by every event that may change a snapshot
@@ -220,6 +228,7 @@ class SpaceHub:
             self._count_throttle.cancel()
             self._captions_throttle.cancel()
             self._reactions_throttle.cancel()
+            self._left_throttle.cancel()
             self._on_empty(self.space_id)
 
     async def _run(self, layer, channel: str) -> None:
@@ -258,6 +267,12 @@ class SpaceHub:
         if kind == "reaction":
             self._hold_reaction(event)
             return
+        if kind == "listener_left":
+            self._left[event["user_id"]] = None
+            self._left_throttle.poke()
+            return
+        if kind == "participant_joined":
+            self._left.pop(event["participant"]["user_id"], None)  # back before their leave went out
         if kind == "space_ended":
             await self._captions_throttle.now()  # the last words go out before the room closes
         await self._write_all(event, encode_frame(event))
@@ -300,6 +315,16 @@ class SpaceHub:
             return
         items, self._reactions = self._reactions, []
         event = {"type": "reactions", "items": items}
+        await self._write_all(event, encode_frame(event))
+
+    async def _flush_left(self) -> None:
+        """Listeners who left go out together, at most once per LISTENERS_LEFT_INTERVAL, as one
+        `listeners_left` frame: with an audience of thousands coming and going, one frame (and
+        one audio hang-up each) per leave per listener was most of what the event loop wrote."""
+        if not self._left:
+            return
+        user_ids, self._left = list(self._left), {}
+        event = {"type": "listeners_left", "user_ids": user_ids}
         await self._write_all(event, encode_frame(event))
 
     async def _flush_count(self) -> None:

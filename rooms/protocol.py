@@ -37,6 +37,8 @@ REACTIONS_INTERVAL = 0.25
 """``reaction`` events reach sockets together, as one ``reactions`` frame at most this often."""
 REACTIONS_PER_FRAME = 50
 """Most reactions one ``reactions`` frame carries; more in one interval are not shown (still counted)."""
+LISTENERS_LEFT_INTERVAL = 1.0
+"""Listeners who left reach sockets together, as one ``listeners_left`` frame at most this often."""
 
 REACTIONS = ("😂", "💯", "✋", "✊", "✌️", "👋", "❤️")
 
@@ -326,10 +328,24 @@ class ParticipantJoined(TypedDict):  # someone's first connection opened (listen
     participant: ParticipantView
 
 
-class ParticipantLeft(TypedDict):  # someone's last connection closed, or they were removed
+class ParticipantLeft(TypedDict):  # a stage member's last connection closed, or someone was removed
     type: Literal["participant_left"]
     user_id: int
     reason: Literal["left", "removed", "gone"]
+
+
+class ListenerLeft(TypedDict):  # published by the service; sockets get them in `listeners_left` frames
+    type: Literal["listener_left"]
+    user_id: int  # a guest's signal id for a guest
+
+
+class ListenersLeft(TypedDict):
+    """What a socket receives: the listeners (and guests) whose last connection closed or went
+    stale in the last LISTENERS_LEFT_INTERVAL. A listener who came back meanwhile is not named.
+    Like ``participant_left``, a page hangs up any audio link it had with each of them."""
+
+    type: Literal["listeners_left"]
+    user_ids: list[int]
 
 
 class RoleChanged(TypedDict):
@@ -466,6 +482,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "error",
     "participant_joined",
     "participant_left",
+    "listeners_left",
     "role_changed",
     "muted",
     "hand_raised",

@@ -516,9 +516,12 @@ def _participant_gone(space: Space, p: Participant, *, reason: str, at: dt.datet
     p.save(update_fields=["left_at"])
     _clear_hand(space, p, "left")
     _clear_invite(space, p, "left")
-    publish_on_commit(space.pk, {"type": "participant_left", "user_id": p.user_id, "reason": reason})
     if p.role == Role.LISTENER:
+        # Audiences come and go all the time: the hubs gather these into one frame a second.
+        publish_on_commit(space.pk, {"type": "listener_left", "user_id": p.user_id})
         _publish_listener_count(space, _audience_add(space.pk, listeners=-1))
+    else:
+        publish_on_commit(space.pk, {"type": "participant_left", "user_id": p.user_id, "reason": reason})
 
 
 def _plain_listener(p: Participant) -> bool:
@@ -1070,8 +1073,8 @@ def guest_join(*, space: Space, guest_key: str, ip: str, channel_name: str, proc
 
 
 def _guest_gone(space: Space, signal_id: int) -> None:
-    # Stage members hang up their connection to this guest's socket (rooms.audio.PeerSocketAudio).
-    publish_on_commit(space.pk, {"type": "participant_left", "user_id": signal_id, "reason": "left"})
+    # Stage members' pages hang up their audio link to this guest's socket on `listeners_left`.
+    publish_on_commit(space.pk, {"type": "listener_left", "user_id": signal_id})
 
 
 def guest_close(*, channel_name: str) -> None:

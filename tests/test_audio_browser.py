@@ -300,8 +300,17 @@ def test_removed_or_forging_listeners_get_no_audio_and_no_offers(server, browser
     until_heard(rob_page, A, heard=False, timeout=2)
     time.sleep(1)  # nothing is to arrive: a second later is the check
     assert not listen(rob_page, 300).heard(A), "nothing reaches him a second later"
-    host_links = host_page.evaluate("async () => Object.keys((await window.spacesAudio.stats()).links)")
+    host_links = host_page.evaluate(HOST_LINKS)
     assert str(rob.pk) not in host_links
+    # Lee closes her page: the host's page takes her off its list of listeners and no longer has
+    # a link to her (peer-to-peer it was sending her the stage).
+    if mode == "p2p":
+        assert str(lee.pk) in host_links
+    pages[lee].close()
+    host_page.wait_for_selector(f"[data-testid=listener-{lee.username}]", state="detached", timeout=4000)
+    host_page.wait_for_function(
+        f"async (id) => !(await ({HOST_LINKS})()).includes(id)", arg=str(lee.pk), polling=100, timeout=4000
+    )
     # He cannot come back for more.
     again = rob_page.context.new_page()
     response = again.goto(f"{server.url}/spaces/{space.pk}/")
@@ -311,6 +320,8 @@ def test_removed_or_forging_listeners_get_no_audio_and_no_offers(server, browser
     assert again.evaluate("() => document.querySelectorAll('audio[data-peer]').length") == 0
     assert not listen(again, 300).heard(A)
 
+
+HOST_LINKS = "async () => Object.keys((await window.spacesAudio.stats()).links)"
 
 REFUSE_MIC = """
 navigator.mediaDevices.getUserMedia = () =>

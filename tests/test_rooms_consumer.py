@@ -434,10 +434,10 @@ async def test_closing_the_last_tab_makes_a_listener_leave(people):
     a2 = await connect(space, alice)
     await h.drain()
     await a1.close()
-    assert not [f for f in await h.drain(0.3) if f["type"] == "participant_left"]  # still one tab
+    assert not [f for f in await h.drain(1.5) if f["type"] == "listeners_left"]  # still one tab
     await a2.close()
-    left = await h.until("participant_left")
-    assert (left["user_id"], left["reason"]) == (alice.pk, "left")
+    left = await h.until("listeners_left")
+    assert left["user_ids"] == [alice.pk]
     assert await db(lambda: Connection.objects.filter(user=alice).count())() == 0
     await h.close()
 

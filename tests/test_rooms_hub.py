@@ -1,5 +1,5 @@
-"""The Space hub's coalescing of captions and reactions (rooms/events.py): few frames, newest text,
-nothing lost within the limits, and the room's own events never wait behind them."""
+"""The Space hub's coalescing of captions, reactions and listeners' leaves (rooms/events.py): few
+frames, newest text, nothing lost within the limits, and the room's own events never wait behind them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import time
 
 from rooms.events import SpaceHub
-from rooms.protocol import CAPTIONS_INTERVAL, REACTIONS_INTERVAL, REACTIONS_PER_FRAME
+from rooms.protocol import CAPTIONS_INTERVAL, LISTENERS_LEFT_INTERVAL, REACTIONS_INTERVAL, REACTIONS_PER_FRAME
 
 
 class Socket:
@@ -128,6 +128,44 @@ async def test_reactions_go_out_together_at_most_once_per_interval_in_the_order_
     assert [(r["user_id"], r["emoji"]) for r in second["items"]] == [(8, "👋"), (7, "😂"), (9, "✊")]
     await settle(REACTIONS_INTERVAL + 0.1)
     assert len(a.frames) == 3  # nothing left, nothing sent
+
+
+async def test_listeners_who_leave_go_out_together_at_most_once_per_interval():
+    a, b = Socket(), Socket()
+    hub = hub_with(a, b)
+    await hub.deliver({"type": "listener_left", "user_id": 7})
+    await settle()
+    assert [e for _, e in a.frames] == [{"type": "listeners_left", "user_ids": [7]}]
+    for user_id in (8, -3, 9, 8):  # -3: a guest's signal id; 8 twice is named once
+        await hub.deliver({"type": "listener_left", "user_id": user_id})
+    muted = {"type": "muted", "v": 3, "user_id": 1, "muted": True, "by": 1}
+    await hub.deliver(muted)
+    await settle()
+    assert a.kinds() == ["listeners_left", "muted"]  # the stage did not wait for the audience
+    await settle(LISTENERS_LEFT_INTERVAL + 0.1)
+    assert a.kinds() == b.kinds() == ["listeners_left", "muted", "listeners_left"]
+    (first_at, _), _, (second_at, second) = a.frames
+    assert second_at - first_at >= LISTENERS_LEFT_INTERVAL * 0.9
+    assert second["user_ids"] == [8, -3, 9]
+    await settle(LISTENERS_LEFT_INTERVAL + 0.1)
+    assert len(a.frames) == 3
+
+
+async def test_a_listener_back_before_their_leave_went_out_is_not_named():
+    a = Socket()
+    hub = hub_with(a)
+    await hub.deliver({"type": "listener_left", "user_id": 1})  # goes at once, opening the interval
+    await settle()
+    await hub.deliver({"type": "listener_left", "user_id": 7})
+    await hub.deliver({"type": "listener_left", "user_id": 8})
+    back = {"type": "participant_joined", "participant": {"user_id": 7, "role": "listener"}}
+    await hub.deliver(back)
+    await settle(LISTENERS_LEFT_INTERVAL + 0.1)
+    assert [e for _, e in a.frames] == [
+        {"type": "listeners_left", "user_ids": [1]},
+        back,
+        {"type": "listeners_left", "user_ids": [8]},
+    ]
 
 
 async def test_a_burst_of_reactions_is_cut_to_one_frames_worth():

@@ -154,6 +154,13 @@ const ephemeral = {
     if (msg.reason === "removed") state.stage = state.stage.filter((p) => p.user_id !== msg.user_id);
     else for (const p of state.stage) if (p.user_id === msg.user_id) p.present = false;
   },
+  listeners_left(msg) {
+    const gone = new Set(msg.user_ids);
+    state.listeners = state.listeners.filter((p) => !gone.has(p.user_id));
+    state.hands = state.hands.filter((h) => !gone.has(h.user_id));
+    // A speaker's page hangs up the audio it was sending each of them (peer-to-peer).
+    if (audio) for (const id of gone) audio.handleSignal({ type: "signal", from: id, kind: "ice", data: { bye: true } });
+  },
   listener_count(msg) {
     state.listener_count = msg.count;
     state.guest_count = msg.guests ?? state.guest_count;
