@@ -948,13 +948,18 @@ def reaction_send(*, space: Space, by, emoji: str) -> None:
     """Show an emoji on the sender's avatar. A flood is dropped and only the sender told."""
     if emoji not in protocol.REACTIONS:
         raise RoomError("Pick one of the reactions shown.", code="bad_field")
-    _live_member(space, by)
     hit(
         f"rooms:react:{space.pk}:{by.pk}",
         Limit(settings.SPACES_REACTIONS_PER_WINDOW, settings.SPACES_REACTIONS_WINDOW_SECONDS),
         "You're sending reactions too fast. Wait a few seconds and try again.",
     )
-    Space.objects.filter(pk=space.pk).update(reaction_count=F("reaction_count") + 1)
+    # Counted only in a live Space the sender is in: one statement, as a busy Space sends many.
+    counted = Space.objects.filter(
+        pk=space.pk, state=Space.State.LIVE, participants__user=by, participants__removed_at=None
+    ).update(reaction_count=F("reaction_count") + 1)
+    if not counted:
+        _live_member(space, by)  # raises, saying which
+        raise NotInSpace("You aren't in this Space.")
     publish_on_commit(space.pk, {"type": "reaction", "user_id": by.pk, "emoji": emoji})
 
 

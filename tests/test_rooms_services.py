@@ -460,6 +460,21 @@ def test_each_of_the_seven_reactions_is_accepted(
     assert {"type": "reaction", "user_id": listener.pk, "emoji": emoji} in events
 
 
+def test_a_reaction_counts_only_from_someone_in_a_live_space(room):
+    space, host, listener = room
+    services.reaction_send(space=space, by=listener, emoji="💯")
+    with pytest.raises(services.NotInSpace):
+        services.reaction_send(space=space, by=UserFactory(), emoji="💯")
+    services.participant_remove(space=space, by=host, user_id=listener.pk)
+    with pytest.raises(services.NotInSpace):
+        services.reaction_send(space=space, by=listener, emoji="💯")
+    services.space_end(space=space, by=host)
+    with pytest.raises(services.NotLive):
+        services.reaction_send(space=space, by=host, emoji="💯")
+    space.refresh_from_db()
+    assert space.reaction_count == 1
+
+
 def test_other_emoji_are_refused(room):
     space, _, listener = room
     with pytest.raises(services.RoomError) as info:
