@@ -11,7 +11,9 @@ Runs, in one go and with the same client code:
    (so it includes the service's database write);
 2. the floor: a minimal asyncio ``websockets`` server in a subprocess that broadcasts each message
    it gets from the "host" to every other socket (``websockets.broadcast``);
-3. with ``--groups``: Channels' textbook fan-out for comparison — a daphne serving a bare consumer
+3. daphne's floor: the same relay as a bare ASGI application on daphne, no Django
+   (bench/broadcast_asgi.py): what the server itself costs per frame;
+4. with ``--groups``: Channels' textbook fan-out for comparison — a daphne serving a bare consumer
    per socket in one channel-layer group (bench/groups_asgi.py), ``group_send`` per event.
 
 Prints one JSON line. Mind the machine: every socket is a file descriptor on both ends (the soft
@@ -327,6 +329,15 @@ async def run_floor(args, workdir: Path) -> dict:
         stop(proc)
 
 
+async def run_daphne_floor(args, workdir: Path) -> dict:
+    port = free_port()
+    proc = start_daphne(port, {}, "bench.broadcast_asgi:application", workdir / "daphne_floor.log")
+    try:
+        return await _measure_relay(f"ws://127.0.0.1:{port}/", args)
+    finally:
+        stop(proc)
+
+
 async def run_groups(args, workdir: Path) -> dict:
     port = free_port()
     proc = start_daphne(port, {}, "bench.groups_asgi:application", workdir / "groups.log")
@@ -395,6 +406,12 @@ async def main(args) -> dict:
             **figures("floor_", floor),
         }
         out["ratio_p99"] = round(out["p99_ms"] / out["floor_p99_ms"], 2) if out["floor_p99_ms"] else None
+        bare = await run_daphne_floor(args, workdir)
+        log(f"daphne floor: {figures('', bare)}")
+        out.update({"daphne_floor_connected": bare["connected"], **figures("daphne_floor_", bare)})
+        out["daphne_floor_ratio_p99"] = (
+            round(out["daphne_floor_p99_ms"] / out["floor_p99_ms"], 2) if out["floor_p99_ms"] else None
+        )
         if args.groups:
             groups = await run_groups(args, workdir)
             out.update({"groups_connected": groups["connected"], **figures("groups_", groups)})
