@@ -26,7 +26,6 @@ import socket
 import time
 import uuid
 import weakref
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -105,9 +104,7 @@ def _send(group: str, message: dict, *, single: bool = False) -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        outbox = _outbox
-        if outbox is None or not outbox.post(group, message, single):
-            async_to_sync(send)(group, message)
+        async_to_sync(send)(group, message)
         return
     # Called from inside an event loop (an async test committing in the loop's thread): the
     # send must not block the loop it needs, so it is scheduled on it (and kept until done).
@@ -117,56 +114,6 @@ def _send(group: str, message: dict, *, single: bool = False) -> None:
 
 
 _pending: set[asyncio.Task] = set()
-
-
-class _Outbox:
-    """Sends handed over by this process's worker threads to its event loop, in order, without
-    waiting for them. In a websocket process the services run in Channels' one database thread;
-    with ``async_to_sync`` every event published there held that thread until the event loop got
-    round to the send (behind whatever fan-out it was writing) and the channel layer answered, so
-    every join, leave and reaction queued behind the last one's send. Processes without an event
-    loop (gunicorn, Celery) still send and wait."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.items: deque[tuple[str, dict, bool]] = deque()
-        self.task: asyncio.Task | None = None
-
-    def post(self, group: str, message: dict, single: bool) -> bool:
-        """From a thread without a running loop: queue the send; False when this loop cannot send
-        it (the caller sends it itself)."""
-        if not self.loop.is_running():
-            return False
-        try:
-            self.loop.call_soon_threadsafe(self._take, (group, message, single))
-        except RuntimeError:  # the loop closed meanwhile
-            return False
-        return True
-
-    def _take(self, item: tuple[str, dict, bool]) -> None:
-        self.items.append(item)
-        if self.task is None or self.task.done():  # no task waits when there is nothing to send
-            self.task = self.loop.create_task(self._drain())
-
-    async def _drain(self) -> None:
-        while self.items:
-            group, message, single = self.items.popleft()
-            layer = get_channel_layer()
-            try:
-                await (layer.send if single else layer.group_send)(group, message)
-            except Exception:  # e.g. Redis restarting: this event is lost, the next may not be
-                logger.exception("could not publish to %s", group)
-
-
-_outbox: _Outbox | None = None
-
-
-def _serve_outbox() -> None:
-    """Take sends from worker threads on the running loop (the newest loop to call this)."""
-    global _outbox
-    loop = asyncio.get_running_loop()
-    if _outbox is None or _outbox.loop is not loop:
-        _outbox = _Outbox(loop)
 
 
 # --- the read side: one hub per process per Space ------------------------------------
@@ -415,7 +362,6 @@ def _loop_hubs() -> dict[int, SpaceHub]:
 
 
 def hub_for(space_id: int) -> SpaceHub:
-    _serve_outbox()
     hubs = _loop_hubs()
     hub = hubs.get(space_id)
     if hub is None:
