@@ -110,6 +110,18 @@ async def _drain(ws) -> None:
         return
 
 
+def start_servers(
+    count: int, env: dict[str, str], app: str, log_stem: Path, path: str
+) -> tuple[list, list[str]]:
+    """`count` daphne processes serving `app`; their processes and the websocket URL of `path` on each."""
+    procs, urls = [], []
+    for n in range(count):
+        port = free_port()
+        procs.append(start_daphne(port, env, app, log_stem.with_name(f"{log_stem.name}{n}.log")))
+        urls.append(f"ws://127.0.0.1:{port}{path}")
+    return procs, urls
+
+
 async def run_spaces(args, workdir: Path) -> dict:
     db_path = workdir / "bench.sqlite3"
     if args.postgres:
@@ -124,11 +136,9 @@ async def run_spaces(args, workdir: Path) -> dict:
         # into a guest's.
         run = f"join-storm-{os.getpid()}-{int(time.time())}"
         env["CACHE_PREFIX"] = env["CHANNEL_PREFIX"] = run
-    procs, urls = [], []
-    for n in range(args.processes):
-        port = free_port()
-        procs.append(start_daphne(port, env, "spaces_project.asgi:application", workdir / f"daphne{n}.log"))
-        urls.append(f"ws://127.0.0.1:{port}/ws/spaces/{space_id}/")
+    procs, urls = start_servers(
+        args.processes, env, "spaces_project.asgi:application", workdir / "daphne", f"/ws/spaces/{space_id}/"
+    )
     try:
         host, _ = await connect_host(urls[0], host_key)
         counts: list[int] = []
@@ -155,11 +165,7 @@ async def run_channels_floor(args, workdir: Path, env: dict[str, str], keys: lis
     many daphne processes: what Django and Channels alone cost per signed-in socket."""
     if "CACHE_PREFIX" in env:  # sessions cached by the first run would flatter this one
         env = {**env, "CACHE_PREFIX": env["CACHE_PREFIX"] + "-hello"}
-    procs, urls = [], []
-    for n in range(args.processes):
-        port = free_port()
-        procs.append(start_daphne(port, env, "bench.hello_asgi:application", workdir / f"hello{n}.log"))
-        urls.append(f"ws://127.0.0.1:{port}/")
+    procs, urls = start_servers(args.processes, env, "bench.hello_asgi:application", workdir / "hello", "/")
     try:
         result = await storm(urls, keys, args.concurrency)
         await asyncio.gather(*(ws.close() for ws in result.pop("sockets")), return_exceptions=True)
