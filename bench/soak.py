@@ -26,8 +26,10 @@ PostgreSQL must vacuum as production's does: when the server's autovacuum is off
 is configured for test runs), the soak runs `VACUUM (ANALYZE)` every 60 s itself.
 
 `rss_growth_pct` compares the highest RSS after the warm-up (`--warmup-minutes`) with the RSS at
-the end of the warm-up. `errors` counts error frames, refused or failed joins and sockets closed by
-the server. Prints one JSON line; writes the RSS curve as a PNG with `--plot`.
+the end of the warm-up. `join_p50_ms`/`join_p95_ms`/`join_max_ms`: how long joins after the
+warm-up waited for their snapshot (a person's "Connecting…"). `errors` counts error frames,
+refused or failed joins and sockets closed by the server. Prints one JSON line; writes the RSS
+curve as a PNG with `--plot`.
 """
 
 from __future__ import annotations
@@ -177,6 +179,7 @@ class Soak:
         self.started = time.monotonic()
         self.failed_joins_by_minute: Counter[int] = Counter()
         self.joins = 0
+        self.waits: list[tuple[float, float]] = []  # (when, seconds to the snapshot) of each join
         self.reactions = 0
         self.reacted: dict[int, deque[float]] = {}  # listener index -> times of their recent reactions
         from django.conf import settings  # set up by `prepare`, as the server's
@@ -202,6 +205,7 @@ class Soak:
     async def join(self, key: str, who: str):
         """Open a socket and wait for its snapshot; None when refused."""
         ws = None
+        began = time.monotonic()
         try:
             ws = await signed_in_socket(self.url, key)
             first = json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
@@ -219,6 +223,7 @@ class Soak:
             return None
         if who == "host":
             self.counts.append(first["listener_count"])
+        self.waits.append((began - self.started, time.monotonic() - began))
         self.joins += 1
         return ws
 
@@ -346,6 +351,7 @@ async def soak(
     warm = args.warmup_minutes * 60
     after = [mb for t, mb in samples if t >= warm] or [samples[-1][1]]
     at_warm = after[0]
+    waits = sorted(w for t, w in run.waits if t >= warm) or [0.0]
     return {
         "samples": samples,
         "host_sees": host_sees,
@@ -361,6 +367,10 @@ async def soak(
         "server_cpu_pct": round(100 * server_cpu / churn_s),
         "client_cpu_pct": round(100 * client_cpu / churn_s),
         "joins": run.joins,
+        # From opening the socket to the snapshot, for the joins after the warm-up.
+        "join_p50_ms": round(1000 * waits[len(waits) // 2]),
+        "join_p95_ms": round(1000 * waits[int(len(waits) * 0.95)]),
+        "join_max_ms": round(1000 * waits[-1]),
         "reactions_sent": run.reactions,
         "mute_toggles": run.toggles,
         "errors": sum(run.errors.values()),

@@ -38,14 +38,17 @@ def _space(space_id: int) -> Space | None:
     return Space.objects.filter(pk=space_id).first()
 
 
-def _snapshot(space: Space, viewer, shared: dict | None) -> tuple[dict, dict]:
-    """A viewer's snapshot, and the shared part it was made with: the one given (kept by the hub)
-    if it can stand for `viewer`, else read now. One kept before the viewer's own arrival reached
-    this process would leave them out of their own listener list: their `participant_joined` is
-    not sent to them (hub_deliver)."""
+def _snapshot(space: Space, viewer, hub: SpaceHub) -> dict:
+    """A viewer's snapshot, in the database thread. Its shared part is the one `hub` keeps, looked
+    up now (in a storm the socket waited seconds for this thread, and the part kept then is long
+    gone), if it can stand for `viewer`; else it is read, and kept for the next arrivals. One kept
+    before the viewer's own arrival reached this process would leave them out of their own
+    listener list: their `participant_joined` is not sent to them (hub_deliver)."""
+    shared, generation = hub.shared_snapshot()
     if shared is None or not _shared_names(shared, viewer):
         shared = space_snapshot_shared(space_id=space.pk)
-    return space_snapshot(space=space, viewer=viewer, shared=shared), shared
+        hub.keep_shared_snapshot(shared, generation)
+    return space_snapshot(space=space, viewer=viewer, shared=shared)
 
 
 def _shared_names(shared: dict, viewer) -> bool:
@@ -164,7 +167,6 @@ class Arrival:
     guest: GuestConnection | None = None
     joined: bool = False
     snapshot: dict | None = None
-    shared: dict | None = None
 
 
 class ClientGone(Exception):
@@ -266,14 +268,14 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             return Arrival(user, refusal=(protocol.CLOSE_ENDED, "This Space has ended."))
         return Arrival(user, space=space)
 
-    async def _enter(self, arrival: Arrival, shared: dict | None) -> Arrival:
+    async def _enter(self, arrival: Arrival) -> Arrival:
         """Run `_join` in the database thread; it finishes (and `_release` waits for it) even if
         this instance is cancelled while waiting."""
         join = database_sync_to_async(self._join)
-        self.entry = _keep(asyncio.ensure_future(join(arrival, shared)))
+        self.entry = _keep(asyncio.ensure_future(join(arrival)))
         return await asyncio.shield(self.entry)
 
-    def _join(self, arrival: Arrival, shared: dict | None) -> Arrival:
+    def _join(self, arrival: Arrival) -> Arrival:
         """The join (participant_join, or guest_join for someone without an account) and the
         snapshot read after it, in one trip through the database thread (in a storm each trip
         waits its turn behind every other socket's). If the client has left by the time the thread
@@ -299,7 +301,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         arrival.joined = True
         if self.client_gone:
             return arrival  # left meanwhile: `_release` undoes the join; no snapshot for nobody
-        arrival.snapshot, arrival.shared = _snapshot(space, user, shared)
+        arrival.snapshot = _snapshot(space, user, self.hub)
         return arrival
 
     def _guest_join(self, space: Space) -> GuestConnection:
@@ -341,9 +343,8 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         # meanwhile wait in the backlog).
         self.hub = hub_for(self.space_id)
         await self.hub.add(self)
-        shared, generation = self.hub.shared_snapshot()
         try:
-            arrival = await self._enter(arrival, shared)
+            arrival = await self._enter(arrival)
         except ClientGone:
             return
         if arrival.refusal is not None:
@@ -353,7 +354,6 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         self.media = audio.socket_audio(space=self.space, user=self.user, send=self._send, guest=self.guest)
         ensure_heartbeat()
         if arrival.snapshot is not None:
-            self.hub.keep_shared_snapshot(arrival.shared, generation)
             await self._deliver_snapshot(arrival.snapshot)
 
     async def disconnect(self, code: int) -> None:
@@ -406,9 +406,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         # of arrivals reads it about once; each socket still gets it after subscribing.
         if self.client_gone:
             return
-        shared, generation = self.hub.shared_snapshot()
-        snapshot, shared = await database_sync_to_async(_snapshot)(self.space, self.user, shared)
-        self.hub.keep_shared_snapshot(shared, generation)
+        snapshot = await database_sync_to_async(_snapshot)(self.space, self.user, self.hub)
         await self._deliver_snapshot(snapshot)
 
     async def _deliver_snapshot(self, snapshot: dict) -> None:

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 import weakref
@@ -61,6 +62,30 @@ SNAPSHOT_NEUTRAL = frozenset({"listener_count", "caption", "reaction", "speaking
 
 # Internal (never sent to a browser as is): close the receiving sockets with this code.
 CLOSE_EVENT = "_close"
+
+
+def shared_after(shared: dict[str, Any], event: dict[str, Any]) -> dict[str, Any] | None:
+    """A kept shared snapshot part as it is after `event`, where that is certain without reading
+    the database (None where it is not). The two commonest events in a busy Space: a listener
+    not named in it leaving changes nothing in it; a mute that directly follows it (by version)
+    changes one flag. Anything else drops it. A new dict: a snapshot may be being made from the old
+    one in the database thread."""
+    kind = event.get("type")
+    if kind == "listener_left":
+        named = any(p["user_id"] == event["user_id"] for p in (*shared["stage"], *shared["listeners"]))
+        return None if named else shared
+    if kind == "muted" and event.get("v") == shared["v"] + 1:
+
+        def flagged(people: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [{**p, "muted": event["muted"]} if p["user_id"] == event["user_id"] else p for p in people]
+
+        return {
+            **shared,
+            "v": event["v"],
+            "stage": flagged(shared["stage"]),
+            "listeners": flagged(shared["listeners"]),
+        }
+    return None
 
 
 def space_group(space_id: int) -> str:
@@ -188,22 +213,36 @@ class SpaceHub:
         self._reactions_throttle = _Throttle(REACTIONS_INTERVAL, self._flush_reactions)
         self._left: dict[int, None] = {}  # listeners gone, in order, not yet written
         self._left_throttle = _Throttle(LISTENERS_LEFT_INTERVAL, self._flush_left)
+        # The kept shared part of a snapshot. Snapshots are made in the database thread (so the
+        # kept part is looked up just before the read, not when the socket queued for the thread,
+        # which in a storm is seconds earlier) and events arrive on the event loop: hence a lock.
+        self._shared_lock = threading.Lock()
         self._shared: dict[str, Any] | None = None
         self._shared_at = 0.0
         self._generation = 0  # bumped by every event that may change a snapshot
 
     def shared_snapshot(self) -> tuple[dict[str, Any] | None, int]:
         """The kept part of a snapshot every viewer shares (None when there is none, or it may be
-        out of date), and the generation to pass back to ``keep_shared_snapshot``."""
-        fresh = self._shared is not None and time.monotonic() - self._shared_at < SHARED_SNAPSHOT_SECONDS
-        return (self._shared if fresh else None), self._generation
+        out of date), and the generation to pass back to ``keep_shared_snapshot``. Safe to call
+        from the database thread."""
+        with self._shared_lock:
+            fresh = self._shared is not None and time.monotonic() - self._shared_at < SHARED_SNAPSHOT_SECONDS
+            return (self._shared if fresh else None), self._generation
 
     def keep_shared_snapshot(self, shared: dict[str, Any], generation: int) -> None:
         """Keep `shared`, read from the database after ``shared_snapshot`` returned `generation`,
         unless an event arrived meanwhile: it may have been committed after the read. (One that
-        arrives later drops it; a socket whose snapshot used it hears that event after it.)"""
-        if generation == self._generation:
-            self._shared, self._shared_at = shared, time.monotonic()
+        arrives later updates or drops it; a socket whose snapshot used it hears that event after
+        it.) Safe to call from the database thread."""
+        with self._shared_lock:
+            if generation == self._generation:
+                self._shared, self._shared_at = shared, time.monotonic()
+
+    def _event_arrived(self, event: dict[str, Any]) -> None:
+        with self._shared_lock:
+            self._generation += 1
+            if self._shared is not None:
+                self._shared = shared_after(self._shared, event)
 
     async def add(self, member: LocalSocket) -> None:
         async with self._lock:
@@ -249,8 +288,7 @@ class SpaceHub:
     async def deliver(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind not in SNAPSHOT_NEUTRAL:
-            self._generation += 1
-            self._shared = None
+            self._event_arrived(event)
         if kind == "listener_count":
             # Counts change with every join; the newest, at most once per interval. Counts from
             # different writers can arrive out of order: one older than what we have is dropped.

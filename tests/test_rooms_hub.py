@@ -210,17 +210,59 @@ async def test_a_count_older_than_one_already_held_is_dropped():
     assert [event["count"] for _, event in listener.frames] == [1000]
 
 
+def shared_part(v: int) -> dict:
+    """A shared snapshot part: the host (7) on stage, listeners 8 and 9 named."""
+    person = {"username": "x", "name": "X", "avatar_url": "", "present": True}
+    return {
+        "v": v,
+        "space": {"id": 1},
+        "stage": [{**person, "user_id": 7, "role": "host", "muted": False}],
+        "hands": [],
+        "invited": [],
+        "listeners": [{**person, "user_id": u, "role": "listener", "muted": True} for u in (8, 9)],
+    }
+
+
 async def test_the_shared_snapshot_is_kept_until_an_event_may_change_it():
     hub = SpaceHub(1, on_empty=lambda _: None)
     assert hub.shared_snapshot() == (None, 0)
     shared, generation = hub.shared_snapshot()
-    hub.keep_shared_snapshot({"v": 3}, generation)
-    assert hub.shared_snapshot()[0] == {"v": 3}
+    hub.keep_shared_snapshot(shared_part(3), generation)
+    assert hub.shared_snapshot()[0] == shared_part(3)
     await hub.deliver({"type": "listener_count", "count": 5, "guests": 0, "seq": 9})
     await hub.deliver(reaction(7))
-    assert hub.shared_snapshot()[0] == {"v": 3}  # counts and reactions aren't in it
-    await hub.deliver({"type": "muted", "v": 4, "user_id": 7, "muted": True, "by": 7})
+    assert hub.shared_snapshot()[0] == shared_part(3)  # counts and reactions aren't in it
+    await hub.deliver({"type": "hand_raised", "v": 4, "hand": {"user_id": 8}})
     assert hub.shared_snapshot()[0] is None
+
+
+async def test_the_kept_shared_snapshot_follows_a_mute_and_a_leave_it_can_account_for():
+    hub = SpaceHub(1, on_empty=lambda _: None)
+    hub.keep_shared_snapshot(shared_part(3), hub.shared_snapshot()[1])
+    # A listener it doesn't name leaves: nothing in it changes.
+    await hub.deliver({"type": "listener_left", "user_id": 500})
+    assert hub.shared_snapshot()[0] == shared_part(3)
+    # The next version is the host's mute: one flag and the version change.
+    await hub.deliver({"type": "muted", "v": 4, "user_id": 7, "muted": True, "by": 7})
+    after = shared_part(4)
+    after["stage"][0]["muted"] = True
+    assert hub.shared_snapshot()[0] == after
+    # A mute that skips a version (an event it never saw came between) drops it.
+    await hub.deliver({"type": "muted", "v": 6, "user_id": 7, "muted": False, "by": 7})
+    assert hub.shared_snapshot()[0] is None
+    # So does the leave of a listener it names: the list would need the next one in line.
+    hub.keep_shared_snapshot(shared_part(6), hub.shared_snapshot()[1])
+    await hub.deliver({"type": "listener_left", "user_id": 8})
+    assert hub.shared_snapshot()[0] is None
+
+
+async def test_a_shared_snapshot_kept_before_an_update_is_not_changed_by_it():
+    hub = SpaceHub(1, on_empty=lambda _: None)
+    kept = shared_part(3)
+    hub.keep_shared_snapshot(kept, hub.shared_snapshot()[1])
+    await hub.deliver({"type": "muted", "v": 4, "user_id": 8, "muted": False, "by": 7})
+    assert kept == shared_part(3)  # a snapshot may be being made from it in the database thread
+    assert hub.shared_snapshot()[0]["listeners"][0]["muted"] is False
 
 
 async def test_a_shared_snapshot_read_before_an_event_arrived_is_not_kept():
