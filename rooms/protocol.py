@@ -33,8 +33,9 @@ LISTENER_COUNT_INTERVAL = 1.0
 """``listener_count`` events are coalesced to at most one per this many seconds per Space."""
 CAPTIONS_INTERVAL = 0.5
 """``caption`` events reach sockets together, as one ``captions`` frame at most this often."""
-REACTIONS_INTERVAL = 0.25
-"""``reaction`` events reach sockets together, as one ``reactions`` frame at most this often."""
+REACTIONS_INTERVAL = 0.5
+"""``reaction`` events reach sockets together, as one ``reactions`` frame at most this often (the
+page pops a frame's reactions one after another across this interval: REACTIONS_SPREAD_MS)."""
 REACTIONS_PER_FRAME = 50
 """Most reactions one ``reactions`` frame carries; more in one interval are not shown (still counted)."""
 LISTENERS_LEFT_INTERVAL = 1.0

@@ -76,6 +76,16 @@ def test_host_and_two_listeners_see_every_change(asgi_server, browser_context):
     for page in pages:
         page.wait_for_selector("[data-testid=listener-bob] .reaction-bubble.pop", timeout=WITHIN)
         assert page.locator("[data-testid=listener-bob] .reaction-bubble").inner_text() == "❤️"
+    # Three more at once: the first goes out alone, the other two in one frame whose items the
+    # page pops one after another; the last one sent is the one left showing (that frame is held
+    # up to REACTIONS_INTERVAL, and its items spread over as long again).
+    for emoji in ("😂", "💯", "👋"):
+        bob_page.get_by_test_id("react").click()
+        bob_page.click(f"[data-emoji='{emoji}']")
+    host_page.wait_for_function(
+        "document.querySelector('[data-testid=listener-bob] .reaction-bubble').textContent === '👋'",
+        timeout=2 * WITHIN,
+    )
     screenshot(amy_page, "space-speaker-phone")
     screenshot(bob_page, "space-listener-phone")
     screenshot(host_page, "space-host-desktop")

@@ -32,6 +32,9 @@ function hidesCaptions() {
 
 // Recognition falling behind is worth one notice, not one per speaker every few seconds.
 const LAG_NOTICE_MS = 30_000;
+// A `reactions` frame holds up to this long of reactions (REACTIONS_INTERVAL in rooms/protocol.py):
+// they pop one after another across it, as they were sent, not all at once.
+const REACTIONS_SPREAD_MS = 500;
 let lastLagNotice = -Infinity;
 
 function isStage(role) {
@@ -166,7 +169,11 @@ const ephemeral = {
     state.guest_count = msg.guests ?? state.guest_count;
   },
   reactions(msg) {
-    for (const r of msg.items) showReaction(r.user_id, r.emoji);
+    const gap = REACTIONS_SPREAD_MS / msg.items.length;
+    msg.items.forEach((r, i) => {
+      if (i === 0) showReaction(r.user_id, r.emoji);
+      else setTimeout(() => showReaction(r.user_id, r.emoji), i * gap);
+    });
     return "no-render";
   },
   speaking(msg) {
