@@ -26,7 +26,7 @@ from notifications.groups import user_group
 from . import audio, protocol, rules, services
 from .events import CLOSE_EVENT, PROCESS_ID, SpaceHub, encode_frame, hub_for
 from .guests import GUEST_COOKIE, guest_key_from_cookie, new_guest_key
-from .models import GuestConnection, Space
+from .models import GuestConnection, Participant, Space
 from .presence import ensure_heartbeat
 from .recordings import service as recording_service
 from .selectors import space_snapshot, space_snapshot_shared
@@ -38,7 +38,7 @@ def _space(space_id: int) -> Space | None:
     return Space.objects.filter(pk=space_id).first()
 
 
-def _snapshot(space: Space, viewer, hub: SpaceHub) -> dict:
+def _snapshot(space: Space, viewer, hub: SpaceHub, me: Participant | None = None) -> dict:
     """A viewer's snapshot, in the database thread. Its shared part is the one `hub` keeps, looked
     up now (in a storm the socket waited seconds for this thread, and the part kept then is long
     gone), if it can stand for `viewer`; else it is read, and kept for the next arrivals. One kept
@@ -48,7 +48,7 @@ def _snapshot(space: Space, viewer, hub: SpaceHub) -> dict:
     if shared is None or not _shared_names(shared, viewer):
         shared = space_snapshot_shared(space_id=space.pk)
         hub.keep_shared_snapshot(shared, generation)
-    return space_snapshot(space=space, viewer=viewer, shared=shared)
+    return space_snapshot(space=space, viewer=viewer, shared=shared, me=me)
 
 
 def _shared_names(shared: dict, viewer) -> bool:
@@ -283,9 +283,10 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         if self.client_gone:
             raise ClientGone
         user, space = arrival.user, arrival.space
+        me = None
         try:
             if user.is_authenticated:
-                services.participant_join(
+                me = services.participant_join(
                     space=space, user=user, channel_name=self.channel_name, process=PROCESS_ID
                 )
             else:
@@ -301,7 +302,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         arrival.joined = True
         if self.client_gone:
             return arrival  # left meanwhile: `_release` undoes the join; no snapshot for nobody
-        arrival.snapshot = _snapshot(space, user, self.hub)
+        arrival.snapshot = _snapshot(space, user, self.hub, me)
         return arrival
 
     def _guest_join(self, space: Space) -> GuestConnection:

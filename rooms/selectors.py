@@ -202,14 +202,18 @@ def space_snapshot_shared(*, space_id: int) -> dict[str, Any]:
     }
 
 
-def space_snapshot(*, space: Space, viewer, shared: dict[str, Any] | None = None) -> dict[str, Any]:
+def space_snapshot(
+    *, space: Space, viewer, shared: dict[str, Any] | None = None, me: Participant | None = None
+) -> dict[str, Any]:
     """The whole state of a Space as one viewer sees it: the websocket's first frame, and what the
     Space page renders from (docs/protocol.md, ``snapshot``). JSON-serialisable. At most five
-    queries, whatever the audience size; two when `shared` (``space_snapshot_shared``) is given."""
+    queries, whatever the audience size; two when `shared` (``space_snapshot_shared``) is given,
+    one when `me` (the viewer's Participant row, just read by the caller) is given too."""
     shared = shared or space_snapshot_shared(space_id=space.pk)
     guest = not getattr(viewer, "is_authenticated", False)
     viewer_id = None if guest else viewer.pk
-    me = None if guest else Participant.objects.filter(space_id=space.pk, user_id=viewer_id).first()
+    if me is None and not guest:
+        me = Participant.objects.filter(space_id=space.pk, user_id=viewer_id).first()
     me_role = me.role if me else Participant.Role.LISTENER
     policy = Space(
         pk=space.pk, host_id=shared["space"]["host_id"], speak_policy=shared["space"]["speak_policy"]

@@ -477,12 +477,11 @@ def participant_join(*, space: Space, user, channel_name: str, process: str) -> 
         refusal = entry_refusal(space=space, user=user)
         if refusal:
             raise EntryRefused(refusal)
-        participant, _ = Participant.objects.get_or_create(space=space, user=user)
-        participant = Participant.objects.select_for_update().get(pk=participant.pk)
+        participant, created = Participant.objects.select_for_update().get_or_create(space=space, user=user)
         participant.user = user
         if participant.removed_at is not None:  # removed while we were getting here
             raise EntryRefused("You were removed from this Space, so you can't rejoin it.")
-        was_present = _is_present(participant)
+        was_present = not created and _is_present(participant)
         Connection.objects.create(
             channel_name=channel_name,
             space=space,

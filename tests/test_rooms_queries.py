@@ -126,3 +126,23 @@ def test_home_page_renders_with_a_fixed_query_count(client, busy_home, django_as
     with django_assert_max_num_queries(20):
         response = client.get(reverse("home"))
     assert response.status_code == 200
+
+
+def test_a_listener_arriving_in_a_crowd_costs_a_fixed_number_of_queries(
+    big_room, django_assert_max_num_queries
+):
+    """What the websocket's join does in the database thread once the hub keeps the shared part:
+    the join (no lock on the Space, no count over the audience) and the viewer's own snapshot,
+    which takes their Participant row from the join instead of reading it again."""
+    from rooms.selectors import space_snapshot_shared
+
+    space, _, _ = big_room
+    newcomer = UserFactory()
+    shared = space_snapshot_shared(space_id=space.pk)
+    # The Space, the entry rules (removed, blocked, tickets), the Participant row made and locked,
+    # the Connection, the Audience moved and read; then the Audience for the count. Four more are
+    # this test's savepoints (BEGIN and COMMIT outside a test).
+    with django_assert_max_num_queries(14):
+        me = services.participant_join(space=space, user=newcomer, channel_name="new.1", process="t")
+        snapshot = space_snapshot(space=space, viewer=newcomer, shared=shared, me=me)
+    assert snapshot["me"]["role"] == Role.LISTENER and snapshot["listener_count"] == 501
