@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
     free_port,
+    percentile,
     process_cpu_seconds,
     signed_in_session_data,
     signed_in_socket,
@@ -178,7 +179,6 @@ class Soak:
         self.errors: Counter[str] = Counter()
         self.started = time.monotonic()
         self.failed_joins_by_minute: Counter[int] = Counter()
-        self.joins = 0
         self.waits: list[tuple[float, float]] = []  # (when, seconds to the snapshot) of each join
         self.reactions = 0
         self.reacted: dict[int, deque[float]] = {}  # listener index -> times of their recent reactions
@@ -224,7 +224,6 @@ class Soak:
         if who == "host":
             self.counts.append(first["listener_count"])
         self.waits.append((began - self.started, time.monotonic() - began))
-        self.joins += 1
         return ws
 
     async def listener(self, i: int, key: str) -> None:
@@ -351,7 +350,7 @@ async def soak(
     warm = args.warmup_minutes * 60
     after = [mb for t, mb in samples if t >= warm] or [samples[-1][1]]
     at_warm = after[0]
-    waits = sorted(w for t, w in run.waits if t >= warm) or [0.0]
+    waits = [1000 * w for t, w in run.waits if t >= warm]
     return {
         "samples": samples,
         "host_sees": host_sees,
@@ -366,11 +365,11 @@ async def soak(
         # Share of one core used while the churn ran: daphne runs its Python on one core (the GIL).
         "server_cpu_pct": round(100 * server_cpu / churn_s),
         "client_cpu_pct": round(100 * client_cpu / churn_s),
-        "joins": run.joins,
+        "joins": len(run.waits),
         # From opening the socket to the snapshot, for the joins after the warm-up.
-        "join_p50_ms": round(1000 * waits[len(waits) // 2]),
-        "join_p95_ms": round(1000 * waits[int(len(waits) * 0.95)]),
-        "join_max_ms": round(1000 * waits[-1]),
+        "join_p50_ms": round(percentile(waits, 50)) if waits else None,
+        "join_p95_ms": round(percentile(waits, 95)) if waits else None,
+        "join_max_ms": round(max(waits)) if waits else None,
         "reactions_sent": run.reactions,
         "mute_toggles": run.toggles,
         "errors": sum(run.errors.values()),

@@ -24,7 +24,7 @@ from accounts.ratelimit import FrameLimiter, RateLimited
 from notifications.groups import user_group
 
 from . import audio, protocol, rules, services
-from .events import CLOSE_EVENT, PROCESS_ID, SpaceHub, encode_frame, hub_for
+from .events import CLOSE_EVENT, PROCESS_ID, SpaceHub, encode_frame, hub_for, shared_names
 from .guests import GUEST_COOKIE, guest_key_from_cookie, new_guest_key
 from .models import GuestConnection, Participant, Space
 from .presence import ensure_heartbeat
@@ -59,7 +59,7 @@ def _shared_names(shared: dict, viewer) -> bool:
         return True
     if len(shared["listeners"]) >= protocol.LISTENERS_SHOWN:
         return True
-    return any(p["user_id"] == viewer.pk for p in (*shared["stage"], *shared["listeners"]))
+    return shared_names(shared, viewer.pk)
 
 
 # Action type -> the service it calls. Each is called as fn(space=, by=, **fields).

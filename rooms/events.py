@@ -64,6 +64,11 @@ SNAPSHOT_NEUTRAL = frozenset({"listener_count", "caption", "reaction", "speaking
 CLOSE_EVENT = "_close"
 
 
+def shared_names(shared: dict[str, Any], user_id: Any) -> bool:
+    """Whether a shared snapshot part shows this person, on stage or among the listeners it names."""
+    return any(p["user_id"] == user_id for p in (*shared["stage"], *shared["listeners"]))
+
+
 def shared_after(shared: dict[str, Any], event: dict[str, Any]) -> dict[str, Any] | None:
     """A kept shared snapshot part as it is after `event`, where that is certain without reading
     the database (None where it is not). The two commonest events in a busy Space: a listener
@@ -72,8 +77,7 @@ def shared_after(shared: dict[str, Any], event: dict[str, Any]) -> dict[str, Any
     one in the database thread."""
     kind = event.get("type")
     if kind == "listener_left":
-        named = any(p["user_id"] == event["user_id"] for p in (*shared["stage"], *shared["listeners"]))
-        return None if named else shared
+        return None if shared_names(shared, event["user_id"]) else shared
     if kind == "muted" and event.get("v") == shared["v"] + 1:
 
         def flagged(people: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -127,13 +131,13 @@ def _send(group: str, message: dict, *, single: bool = False) -> None:
         return
     send = layer.send if single else layer.group_send
     try:
-        asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
     except RuntimeError:
         async_to_sync(send)(group, message)
         return
     # Called from inside an event loop (an async test committing in the loop's thread): the
     # send must not block the loop it needs, so it is scheduled on it (and kept until done).
-    task = asyncio.get_running_loop().create_task(send(group, message))
+    task = loop.create_task(send(group, message))
     _pending.add(task)
     task.add_done_callback(_pending.discard)
 
